@@ -1,0 +1,171 @@
+"""Settings for every rag-papers process: one object of small sections, read from `RAG_*`.
+
+Each section reads its own flat environment names (`RAG_REDIS_URL`, `RAG_MAX_FILE_MB`, ...),
+so users never see the nesting. Build it once at an entry point and pass it down.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _section(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", populate_by_name=True)
+
+
+class RedisSettings(BaseSettings):
+    model_config = _section("RAG_REDIS_")
+    url: str | None = Field(
+        default=None,
+        description="Redis URL. Unset: `rag up` starts an embedded Valkey under RAG_DATA_DIR.",
+    )
+
+
+class QdrantSettings(BaseSettings):
+    model_config = _section("RAG_QDRANT_")
+    url: str | None = Field(
+        default=None,
+        description="Qdrant server URL. Unset: an embedded store under RAG_DATA_DIR, "
+        "owned by the API process.",
+    )
+    api_key: str | None = Field(default=None, description="Qdrant API key, if the server has one.")
+    local_engine: str = Field(
+        default="edge",
+        description="Embedded engine: 'edge' (qdrant-edge, Rust) or 'client' "
+        "(qdrant-client local mode, pure Python and slow).",
+    )
+
+    @field_validator("local_engine")
+    @classmethod
+    def _known_engine(cls, v: str) -> str:
+        if v not in {"edge", "client"}:
+            raise ValueError("RAG_QDRANT_LOCAL_ENGINE must be 'edge' or 'client'")
+        return v
+
+
+class EmbeddingSettings(BaseSettings):
+    model_config = _section("RAG_EMBED_")
+    model_path: str | None = Field(
+        default=None,
+        description="Path to a sentence-transformers model. Unset: the bundled all-MiniLM-L6-v2.",
+    )
+    batch_size: int = Field(default=32, ge=1, le=1024, description="Chunks per embed task.")
+    threads: int = Field(
+        default=0, ge=0, description="torch threads per process; 0 = cores / local processes."
+    )
+
+
+class ChunkingSettings(BaseSettings):
+    model_config = _section("RAG_CHUNK_")
+    max_tokens: int = Field(
+        default=200,
+        ge=16,
+        le=254,
+        description="Word pieces per chunk (the model reads at most 256 incl. 2 specials).",
+    )
+    overlap_tokens: int = Field(default=32, ge=0, description="Word pieces shared by neighbours.")
+
+    @model_validator(mode="after")
+    def _overlap_fits(self) -> ChunkingSettings:
+        if self.overlap_tokens >= self.max_tokens:
+            raise ValueError("RAG_CHUNK_OVERLAP_TOKENS must be smaller than RAG_CHUNK_MAX_TOKENS")
+        return self
+
+
+class RetrievalSettings(BaseSettings):
+    model_config = _section("RAG_RETRIEVAL_")
+    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant.")
+    candidates: int = Field(default=100, ge=1, description="Candidates per mode before fusion.")
+    fusion: str = Field(default="rrf", description="'rrf' or 'convex' (min-max normalised).")
+    dense_weight: float = Field(default=0.5, ge=0, le=1, description="Convex fusion weight.")
+
+
+class Bm25Settings(BaseSettings):
+    model_config = _section("RAG_BM25_")
+    k1: float = Field(default=1.2, gt=0, description="BM25 term-frequency saturation.")
+    b: float = Field(default=0.75, ge=0, le=1, description="BM25 length normalisation.")
+    avg_len: float = Field(
+        default=150, gt=0, description="Average chunk length in tokens, fixed at index time."
+    )
+    stemmer: str | None = Field(default="english", description="Snowball stemmer, or none.")
+    stopwords: bool = Field(default=True, description="Drop English stop words.")
+
+
+class LimitSettings(BaseSettings):
+    model_config = _section("RAG_")
+    max_file_mb: float = Field(default=50, gt=0, description="Largest file ingested, in MiB.")
+    max_pages: int = Field(default=2000, ge=1, description="Most pages read from one PDF.")
+    parse_timeout_s: float = Field(default=120, gt=0, description="Time limit to parse one file.")
+    max_upload_files: int = Field(default=500, ge=1, description="Files in one upload request.")
+
+
+class JobSettings(BaseSettings):
+    model_config = _section("RAG_JOB_")
+    stall_s: float = Field(
+        default=600,
+        gt=0,
+        description="A running job with no progress and no queued work for this long fails "
+        "as stalled. Longer than the redelivery delay, so crashed work recovers first.",
+    )
+    retention_days: float = Field(default=7, gt=0, description="Finished jobs expire after this.")
+    redelivery_s: int = Field(
+        default=300,
+        ge=5,
+        description="Broker visibility timeout: an unacknowledged task of a dead worker "
+        "comes back after this long. Every task must finish well within it.",
+    )
+
+
+class Settings(BaseSettings):
+    """The whole configuration. `Settings()` reads the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RAG_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("./data"), description="Embedded store, uploads, Redis.")
+    corpus_root: Path | None = Field(
+        default=None,
+        description="Ingest paths must resolve inside it. Unset: the working directory.",
+    )
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Where clients find the API.")
+    host: str = Field(default="127.0.0.1", description="API bind address.")
+    port: int = Field(default=8000, ge=0, le=65535, description="API port.")
+    workers: int = Field(default=2, ge=0, description="Worker processes `rag up` starts.")
+    key_prefix: str = Field(default="rag", description="Prefix of every Redis key we write.")
+
+    redis: RedisSettings = Field(default_factory=RedisSettings)
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    bm25: Bm25Settings = Field(default_factory=Bm25Settings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
+
+    @property
+    def embedded_store(self) -> bool:
+        """True when the store lives in the API process (no Qdrant server)."""
+        return self.qdrant.url is None
+
+    @property
+    def root(self) -> Path:
+        return (self.corpus_root or Path.cwd()).resolve()
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir.resolve() / "uploads"
+
+    @property
+    def store_dir(self) -> Path:
+        return self.data_dir.resolve() / "store"
+
+    @property
+    def redis_url(self) -> str:
+        if self.redis.url is None:
+            raise RuntimeError(
+                "RAG_REDIS_URL is not set: start the service with `rag up`, "
+                "or point RAG_REDIS_URL at a Redis server"
+            )
+        return self.redis.url

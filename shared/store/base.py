@@ -1,0 +1,61 @@
+"""The vector store protocol every implementation honours (see tests/contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True, slots=True)
+class SparseVector:
+    indices: list[int]
+    values: list[float]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPoint:
+    """What is written for one chunk: its id, dense and BM25 vectors, and its payload.
+
+    `payload` carries at least: corpus, doc_id, chunk_index, text, page, char_start, char_end,
+    title, source, external_id.
+    """
+
+    id: str  # a UUID string, derived deterministically (see shared/identity.py)
+    dense: list[float]
+    sparse: SparseVector
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredHit:
+    id: str
+    score: float
+    payload: dict[str, Any]
+
+
+@runtime_checkable
+class VectorStore(Protocol):
+    """One collection per corpus. Dense cosine + sparse BM25 (IDF applied by the store)."""
+
+    def ensure_corpus(self, corpus: str, *, dim: int) -> None: ...
+
+    def upsert(self, corpus: str, points: Sequence[ChunkPoint]) -> None: ...
+
+    def delete_documents(self, corpus: str, doc_ids: Sequence[str]) -> None: ...
+
+    def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]: ...
+
+    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]: ...
+
+    def count(self, corpus: str, *, doc_id: str | None = None) -> int: ...
+
+    def doc_ids(self, corpus: str) -> set[str]: ...
+
+    def corpora(self) -> list[str]: ...
+
+    def drop_corpus(self, corpus: str) -> None: ...
+
+    def healthy(self) -> bool: ...
+
+    def close(self) -> None: ...

@@ -94,6 +94,17 @@ class Bm25Settings(BaseSettings):
     stopwords: bool = Field(default=True, description="Drop English stop words.")
 
 
+class CacheSettings(BaseSettings):
+    model_config = _section("RAG_CACHE_")
+    enabled: bool = Field(default=True, description="Serve /search and /ask from the cache.")
+    embedding_ttl_s: int = Field(default=30 * 86400, ge=1, description="Embedding tier TTL.")
+    retrieval_ttl_s: int = Field(default=86400, ge=1, description="Retrieval tier TTL.")
+    answer_ttl_s: int = Field(default=86400, ge=1, description="Answer tier TTL.")
+    flight_timeout_s: float = Field(
+        default=30, gt=0, description="How long identical requests wait for the first one."
+    )
+
+
 class LimitSettings(BaseSettings):
     model_config = _section("RAG_")
     max_file_mb: float = Field(default=50, gt=0, description="Largest file ingested, in MiB.")
@@ -141,6 +152,7 @@ class Settings(BaseSettings):
     chunking: ChunkingSettings = Field(default_factory=ChunkingSettings)
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     bm25: Bm25Settings = Field(default_factory=Bm25Settings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
 

@@ -1,0 +1,1 @@
+"""The FastAPI service: routes, request/response models, dependency wiring, error mapping."""

@@ -1,0 +1,61 @@
+"""The embedded store's owner consumes the `index` queue in a thread of the API process.
+
+An embedded store (qdrant-edge) opens in one process only; so in embedded mode the API
+process, which serves queries from the store, is also the one that writes it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+
+from celery import Celery
+
+from shared.celery_app import make_celery
+from shared.heartbeat import Heartbeat
+from shared.pipeline.tasks import register_store_tasks
+from shared.resources import Resources
+
+log = logging.getLogger(__name__)
+
+
+class IndexConsumer:
+    def __init__(self, res: Resources) -> None:
+        self._res = res
+        self.app: Celery = make_celery(res.settings)
+        register_store_tasks(self.app, lambda: res)
+        self.name = f"api-index-{os.getpid()}"
+        self._worker = self.app.Worker(
+            hostname=f"{self.name}@{socket.gethostname()}",
+            queues=["index"],
+            pool="solo",
+            concurrency=1,
+            redirect_stdouts=False,
+            without_gossip=True,
+            without_mingle=True,
+            without_heartbeat=True,
+            loglevel="INFO",
+        )
+        self._thread = threading.Thread(target=self._run, name="index-consumer", daemon=True)
+        self._heartbeat = Heartbeat(res.redis, res.keys, name=self.name, queues=["index"])
+
+    def _run(self) -> None:
+        try:
+            self._worker.start()
+        except Exception:  # noqa: BLE001 - log; /health shows the index queue unconsumed
+            log.exception("index consumer stopped")
+            self._heartbeat.stop()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._heartbeat.start()
+
+    def stop(self) -> None:
+        self._heartbeat.stop()
+        try:
+            self._worker.stop(in_sighandler=False)
+        except Exception:  # noqa: BLE001
+            log.exception("stopping the index consumer")
+        self._thread.join(timeout=10)

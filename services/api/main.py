@@ -1,0 +1,64 @@
+"""The API application: `create_app(settings)`; `rag serve` runs it under uvicorn."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from services.api.context import ApiContext
+from services.api.errors import install_error_handlers
+from services.api.routes import cache, corpora, health, ingest, search, ui
+from shared.answer import Answerer
+from shared.celery_app import CeleryDispatcher, make_celery
+from shared.embedding import threads_for
+from shared.resources import Resources
+from shared.retrieval import Retriever
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        res = Resources(settings, torch_threads=threads_for(1, settings.embedding.threads))
+        res.embedder.encode(["warm up"])  # the query embedder, loaded before the first request
+        celery = make_celery(settings)
+        consumer = None
+        if settings.embedded_store:
+            from services.api.index_consumer import IndexConsumer
+
+            res.store  # noqa: B018 - open the embedded store now: this process owns it
+            consumer = IndexConsumer(res)
+            consumer.start()
+        retriever = Retriever(res)
+        app.state.ctx = ApiContext(
+            resources=res,
+            celery=celery,
+            dispatch=CeleryDispatcher(celery),
+            retriever=retriever,
+            answerer=Answerer(res, retriever),
+            owns_store=settings.embedded_store,
+        )
+        try:
+            yield
+        finally:
+            if consumer is not None:
+                consumer.stop()
+            res.close()
+
+    app = FastAPI(
+        title="rag-papers",
+        version="0.1.0",
+        description="Retrieval-augmented answers over research papers, with citations.",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for module in (ingest, search, corpora, health, cache, ui):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,45 @@
+"""GET /health: Redis, the store, the workers and the queues."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from services.api.deps import ContextDep
+from shared.heartbeat import live_workers
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/health")
+def health(ctx: ContextDep) -> JSONResponse:
+    res = ctx.resources
+    report: dict[str, Any] = {}
+    ok = True
+    try:
+        res.redis.ping()
+        report["redis"] = {"ok": True}
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        report["redis"] = {"ok": False, "error": str(exc)}
+        ok = False
+    try:
+        store_ok = res.store.healthy()
+        report["store"] = {"ok": store_ok, "kind": type(res.store).__name__,
+                           "owner": "api" if ctx.owns_store else "shared"}
+        ok = ok and store_ok
+    except Exception as exc:  # noqa: BLE001
+        report["store"] = {"ok": False, "error": str(exc)}
+        ok = False
+    if report["redis"]["ok"]:
+        workers = live_workers(res.redis, res.keys)
+        consumed = {q for w in workers for q in w["queues"]}
+        missing = [q for q in ("ingest", "embed", "index") if q not in consumed]
+        report["workers"] = {"ok": not missing, "live": workers, "queues_without_consumer": missing}
+        ok = ok and not missing
+        from shared.celery_app import queue_depths
+
+        report["queues"] = queue_depths(res.redis, res.settings)
+    report["status"] = "ok" if ok else "degraded"
+    return JSONResponse(report, status_code=200 if ok else 503)

@@ -1,0 +1,16 @@
+"""A small web page at / to ingest, watch jobs, search and ask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse
+
+router = APIRouter(include_in_schema=False)
+_PAGE = Path(__file__).resolve().parent.parent / "static" / "index.html"
+
+
+@router.get("/")
+def index() -> HTMLResponse:
+    return HTMLResponse(_PAGE.read_text(encoding="utf-8"))

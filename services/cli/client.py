@@ -1,0 +1,136 @@
+"""A small HTTP client of the rag-papers API, with errors that say what to do."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+
+
+class ApiClient:
+    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            resp = self._http.request(method, path, **kwargs)
+        except httpx.ConnectError:
+            raise ApiError(
+                0, "unreachable", f"no rag-papers API at {self.base_url} (start it with "
+                "`rag up`, or set RAG_API_URL)"
+            ) from None
+        if resp.status_code >= 400:
+            try:
+                body = resp.json()
+                raise ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
+            except (ValueError, AttributeError):
+                raise ApiError(resp.status_code, "error", resp.text) from None
+        return resp.json()
+
+    def start_ingest(self, path: str, *, corpus: str, sync: bool, passwords: list[str]) -> str:
+        body = {"path": path, "corpus": corpus, "sync": sync, "passwords": passwords}
+        return str(self._call("POST", "/ingest/start", json=body)["job_id"])
+
+    def upload(self, files: list[Path], *, corpus: str, passwords: list[str]) -> dict[str, Any]:
+        handles = [("files", (f.name, f.open("rb"))) for f in files]
+        try:
+            data: dict[str, Any] = {"corpus": corpus}
+            if passwords:
+                data["passwords"] = passwords
+            return self._call("POST", "/ingest/upload", files=handles, data=data)  # type: ignore[no-any-return]
+        finally:
+            for _, (_, fh) in handles:
+                fh.close()
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/ingest/status/{job_id}")  # type: ignore[no-any-return]
+
+    def jobs(self, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"limit": limit}
+        if state:
+            params["state"] = state
+        return self._call("GET", "/ingest/list", params=params)["jobs"]  # type: ignore[no-any-return]
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/ingest/cancel/{job_id}")  # type: ignore[no-any-return]
+
+    def retry(self, job_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/ingest/retry/{job_id}")  # type: ignore[no-any-return]
+
+    def search(self, query: str, **body: Any) -> dict[str, Any]:
+        return self._call("POST", "/search", json={"query": query, **body})  # type: ignore[no-any-return]
+
+    def ask(self, question: str, **body: Any) -> dict[str, Any]:
+        return self._call("POST", "/ask", json={"question": question, **body})  # type: ignore[no-any-return]
+
+    def corpora(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/corpora")["corpora"]  # type: ignore[no-any-return]
+
+    def cache_stats(self) -> dict[str, Any]:
+        return self._call("GET", "/cache/stats")  # type: ignore[no-any-return]
+
+    def cache_purge(self, tier: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/cache/{tier}")  # type: ignore[no-any-return]
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        resp = self._http.get("/health")
+        return resp.status_code, resp.json()
+
+    def events(self, job_id: str, *, reconnect_for_s: float = 120) -> Iterator[tuple[str, dict[str, Any]]]:
+        """The job's events, reconnecting (with Last-Event-ID) if the API goes away."""
+        last_id = ""
+        down_since: float | None = None
+        while True:
+            headers = {"Last-Event-ID": last_id} if last_id else {}
+            try:
+                with self._http.stream(
+                    "GET", f"/ingest/events/{job_id}", headers=headers, timeout=httpx.Timeout(60, read=60)
+                ) as resp:
+                    if resp.status_code >= 400:
+                        resp.read()
+                        body = resp.json()
+                        raise ApiError(resp.status_code, body.get("error", ""), body.get("detail", ""))
+                    down_since = None
+                    for event_id, name, data in _parse_sse(resp.iter_lines()):
+                        last_id = event_id or last_id
+                        yield name, json.loads(data)
+                        if name in ("succeeded", "failed", "cancelled"):
+                            return
+            except (httpx.TransportError, httpx.RemoteProtocolError):
+                down_since = down_since or time.monotonic()
+                if time.monotonic() - down_since > reconnect_for_s:
+                    raise ApiError(0, "unreachable", f"lost the API at {self.base_url}") from None
+                time.sleep(1.0)
+
+
+def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:
+    event_id, name, data = "", "message", []
+    for line in lines:
+        if line == "":
+            if data:
+                yield event_id, name, "\n".join(data)
+            event_id, name, data = "", "message", []
+        elif line.startswith(":"):
+            continue
+        else:
+            field, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if field == "id":
+                event_id = value
+            elif field == "event":
+                name = value
+            elif field == "data":
+                data.append(value)

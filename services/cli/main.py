@@ -1,0 +1,340 @@
+"""`rag`: run the service and use it from a terminal."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from services.cli.client import ApiClient, ApiError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+app = typer.Typer(help="rag-papers: retrieval-augmented answers over research papers.",
+                  no_args_is_help=True)
+jobs_app = typer.Typer(help="Ingestion jobs.", no_args_is_help=True)
+cache_app = typer.Typer(help="The Redis cache tiers.", no_args_is_help=True)
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(cache_app, name="cache")
+out = Console()
+err = Console(stderr=True)
+
+
+def api() -> ApiClient:
+    return ApiClient(os.environ.get("RAG_API_URL", "http://127.0.0.1:8000"))
+
+
+def fail(exc: ApiError) -> None:
+    err.print(f"[red]error:[/] {exc.detail or exc.code}")
+    raise typer.Exit(2)
+
+
+# ---- running the service -----------------------------------------------------------------
+
+
+@app.command()
+def up(
+    host: Annotated[str, typer.Option(help="API bind address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="API port.")] = 8000,
+    data_dir: Annotated[Path, typer.Option(envvar="RAG_DATA_DIR", help="Data folder.")] = Path("data"),
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    corpus_root: Annotated[
+        Path | None, typer.Option(envvar="RAG_CORPUS_ROOT", help="Ingest paths must lie inside.")
+    ] = None,
+) -> None:
+    """Start everything on embedded defaults: Redis, the store, the API and workers."""
+    from services.cli.up import run_up
+
+    raise typer.Exit(run_up(host=host, port=port, data_dir=data_dir, workers=workers,
+                            corpus_root=corpus_root))
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(envvar="RAG_HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(envvar="RAG_PORT")] = 8000,
+) -> None:
+    """Run the API only (RAG_REDIS_URL must point at Redis)."""
+    import uvicorn
+
+    from services.api.main import create_app
+    from shared.settings import Settings
+
+    uvicorn.run(create_app(Settings()), host=host, port=port, loop="uvloop", http="httptools",
+                log_level="info", access_log=False, timeout_graceful_shutdown=10)
+
+
+@app.command()
+def worker(
+    name: Annotated[str, typer.Option(help="Worker name in logs and /health.")] = "worker",
+    concurrency: Annotated[int, typer.Option(help="Pool processes.")] = 1,
+) -> None:
+    """Run a Celery worker process (RAG_REDIS_URL must point at Redis)."""
+    from services.worker.app import run_worker
+    from shared.settings import Settings
+
+    os.environ.setdefault("RAG_WORKER_NAME", name)
+    run_worker(settings=Settings(), name=name, concurrency=concurrency)
+
+
+# ---- ingestion -----------------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A folder (recursive) or a file.")],
+    corpus: Annotated[str, typer.Option(help="Corpus name.")] = "default",
+    sync: Annotated[bool, typer.Option("--sync", help="Remove documents whose files are gone.")] = False,
+    upload: Annotated[bool, typer.Option("--upload", help="Send the files instead of the path.")] = False,
+    password: Annotated[list[str] | None, typer.Option(help="Password for encrypted PDFs.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the final job as JSON.")] = False,
+) -> None:
+    """Ingest papers and show the job's progress live."""
+    client = api()
+    passwords = password or []
+    try:
+        job_id = None
+        if not upload:
+            try:
+                job_id = client.start_ingest(str(path.resolve()), corpus=corpus, sync=sync,
+                                             passwords=passwords)
+            except ApiError as exc:
+                if exc.status != 400 or not path.exists():
+                    raise
+                err.print(f"[yellow]the server cannot read {path}[/] ({exc.detail}); uploading")
+        if job_id is None:
+            files = [path] if path.is_file() else _local_files(path)
+            if not files:
+                err.print(f"[red]error:[/] no ingestible files in {path}")
+                raise typer.Exit(2)
+            accepted = client.upload(files, corpus=corpus, passwords=passwords)
+            for rejected in accepted.get("rejected", []):
+                err.print(f"[yellow]rejected[/] {rejected['file']}: {rejected['error']}")
+            job_id = accepted["job_id"]
+        record = follow(client, job_id, quiet=as_json)
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(record))
+    else:
+        _print_job_summary(record)
+    raise typer.Exit(0 if record["state"] == "succeeded" else 1)
+
+
+def _local_files(folder: Path) -> list[Path]:
+    from shared.pipeline.sources import list_files
+
+    return list_files(folder)
+
+
+def follow(client: ApiClient, job_id: str, *, quiet: bool = False) -> dict[str, Any]:
+    """Follow a job's SSE stream with a progress bar; return its final record."""
+    record: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[bold]{task.fields[stage]:<10}"),
+        BarColumn(),
+        TextColumn("{task.percentage:>5.1f}%"),
+        TextColumn("{task.fields[detail]}"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=False,
+    ) as bar:
+        task = bar.add_task("ingest", total=1.0, stage="queued", detail="")
+        for _, record in client.events(job_id):
+            detail = (f"files {record['files_done']}/{record['files_total']}  "
+                      f"chunks {record['chunks_embedded']}/{record['chunks_total']}")
+            bar.update(task, completed=record["progress"], stage=record["stage"], detail=detail)
+    return client.job(job_id)
+
+
+def _print_job_summary(record: dict[str, Any]) -> None:
+    colour = {"succeeded": "green", "failed": "red", "cancelled": "yellow"}.get(record["state"], "white")
+    out.print(f"job {record['job_id']}: [{colour}]{record['state']}[/] - {record['message']}")
+    out.print(
+        f"files {record['files_done']}/{record['files_total']} ({record['files_failed']} failed), "
+        f"chunks indexed {record['chunks_indexed']}, embeddings computed "
+        f"{record['embeddings_computed']}, from cache {record['embeddings_cached']}"
+    )
+    for e in record["errors"]:
+        out.print(f"  [red]failed[/] {e['file']}: {e['error']}")
+
+
+# ---- search and ask --------------------------------------------------------------------------
+
+
+@app.command()
+def search(
+    query: str,
+    corpus: Annotated[str, typer.Option()] = "default",
+    top_k: Annotated[int, typer.Option("--top-k", "-k")] = 10,
+    mode: Annotated[str, typer.Option(help="hybrid, dense or bm25")] = "hybrid",
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Search a corpus."""
+    try:
+        result = api().search(query, corpus=corpus, top_k=top_k, mode=mode, use_cache=not no_cache)
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    table = Table("#", "score", "paper", "page", "passage", show_lines=True)
+    for i, r in enumerate(result["results"], 1):
+        table.add_row(str(i), f"{r['score']:.3f}", r["title"] or r["source"], str(r["page"]),
+                      (r["text"] or "")[:300])
+    out.print(table)
+
+
+@app.command()
+def ask(
+    question: str,
+    corpus: Annotated[str, typer.Option()] = "default",
+    top_k: Annotated[int, typer.Option("--top-k", "-k")] = 5,
+    no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Ask a question; the answer cites paper and page."""
+    try:
+        result = api().ask(question, corpus=corpus, top_k=top_k, use_cache=not no_cache)
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(result))
+        return
+    out.print(result["answer"])
+    out.print()
+    for c in result["citations"]:
+        out.print(f"[{c['n']}] {c['title']} ({c['source']}), p. {c['page']}")
+
+
+@app.command()
+def corpora(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List corpora with their document and chunk counts."""
+    try:
+        rows = api().corpora()
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps({"corpora": rows}))
+        return
+    table = Table("corpus", "documents", "chunks", "version")
+    for r in rows:
+        table.add_row(r["name"], str(r["documents"]), str(r["chunks"]), str(r["version"]))
+    out.print(table)
+
+
+@app.command()
+def health() -> None:
+    """Show the service's health; exit 1 when degraded."""
+    try:
+        status, body = api().health()
+    except Exception as exc:  # noqa: BLE001
+        err.print(f"[red]unreachable:[/] {exc}")
+        raise typer.Exit(2) from None
+    out.print_json(json.dumps(body))
+    raise typer.Exit(0 if status == 200 else 1)
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+
+
+@jobs_app.command("list")
+def jobs_list(
+    state: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option()] = 20,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    try:
+        rows = api().jobs(state=state, limit=limit)
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps({"jobs": rows}))
+        return
+    table = Table("job", "state", "corpus", "progress", "files", "failed", "chunks", "message")
+    for r in rows:
+        table.add_row(r["job_id"], r["state"], r["corpus"], f"{r['progress']:.0%}",
+                      f"{r['files_done']}/{r['files_total']}", str(r["files_failed"]),
+                      str(r["chunks_indexed"]), r["message"])
+    out.print(table)
+
+
+@jobs_app.command("show")
+def jobs_show(job_id: str) -> None:
+    try:
+        out.print_json(json.dumps(api().job(job_id)))
+    except ApiError as exc:
+        fail(exc)
+
+
+@jobs_app.command("cancel")
+def jobs_cancel(job_id: str) -> None:
+    try:
+        record = api().cancel(job_id)
+    except ApiError as exc:
+        fail(exc)
+        return
+    out.print(f"job {job_id}: {record['state']}")
+
+
+@jobs_app.command("retry")
+def jobs_retry(job_id: str) -> None:
+    try:
+        accepted = api().retry(job_id)
+    except ApiError as exc:
+        fail(exc)
+        return
+    out.print(f"retrying as job {accepted['job_id']}")
+
+
+# ---- cache -----------------------------------------------------------------------------------------
+
+
+@cache_app.command("stats")
+def cache_stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    try:
+        stats = api().cache_stats()
+    except ApiError as exc:
+        fail(exc)
+        return
+    if as_json:
+        out.print_json(json.dumps(stats))
+        return
+    table = Table("tier", "keys", "bytes", "hits", "misses", "hit rate")
+    for tier, s in [*stats["tiers"].items(), ("total", stats["totals"])]:
+        table.add_row(tier, str(s["keys"]), str(s["bytes"]), str(s["hits"]), str(s["misses"]),
+                      f"{s['hit_rate']:.1%}")
+    out.print(table)
+
+
+@cache_app.command("purge")
+def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retrieval or answers")]) -> None:
+    try:
+        result = api().cache_purge(tier)
+    except ApiError as exc:
+        fail(exc)
+        return
+    for name, n in result["purged"].items():
+        out.print(f"{name}: {n} keys removed")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(app())

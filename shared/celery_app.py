@@ -1,0 +1,63 @@
+"""The Celery app both sides share: broker settings, queues and routes, and task dispatch.
+
+The API uses it as a client (it sends tasks by name); workers register the tasks on it.
+"""
+
+from __future__ import annotations
+
+import redis
+from celery import Celery
+from kombu import Queue
+from pydantic import BaseModel
+
+from shared.pipeline.messages import QUEUES
+from shared.settings import Settings
+
+ALL_QUEUES = ("ingest", "embed", "index")
+
+
+def make_celery(settings: Settings) -> Celery:
+    url = settings.redis_url
+    app = Celery("rag", broker=url, backend=url, set_as_current=False)
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,  # jobs are tracked through records in Redis, not results
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_send_task_events=False,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            # A dead worker's unacknowledged task returns after this long (kombu's default
+            # is an hour); every task finishes well within it.
+            "visibility_timeout": settings.jobs.redelivery_s,
+            "global_keyprefix": f"{settings.key_prefix}:celery:",
+        },
+        result_backend_transport_options={"global_keyprefix": f"{settings.key_prefix}:celery:"},
+        task_queues=[Queue(name) for name in ALL_QUEUES],
+        task_default_queue="ingest",
+        task_routes={name: {"queue": queue} for name, queue in QUEUES.items()},
+    )
+    return app
+
+
+class CeleryDispatcher:
+    """Sends stage messages by task name, so no process needs another's task code."""
+
+    def __init__(self, app: Celery) -> None:
+        self._app = app
+
+    def send(self, task: str, msg: BaseModel) -> None:
+        self._app.send_task(task, kwargs={"msg": msg.model_dump()}, queue=QUEUES[task])
+
+
+def queue_depths(client: redis.Redis, settings: Settings) -> dict[str, int]:
+    """Messages waiting in each queue (not counting those a worker holds unacknowledged)."""
+    prefix = f"{settings.key_prefix}:celery:"
+    pipe = client.pipeline(transaction=False)
+    for q in ALL_QUEUES:
+        pipe.llen(f"{prefix}{q}")
+    return dict(zip(ALL_QUEUES, (int(n) for n in pipe.execute()), strict=True))

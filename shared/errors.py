@@ -1,0 +1,51 @@
+"""The errors a request can meet, each mapped by the API to one JSON shape.
+
+    RagError
+    ├── InvalidRequestError      400  a field of the request is wrong (names the field)
+    ├── NotFoundError            404  job, corpus or tier unknown
+    ├── ConflictError            409  the request does not fit the object's state
+    ├── PayloadTooLargeError     413  an upload over RAG_MAX_FILE_MB
+    └── ServiceUnavailableError  503  Redis, the store or the workers are down (retryable)
+
+Parse errors of single files live in `shared.parsing.errors`: they fail one file, not a request.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class RagError(Exception):
+    code: ClassVar[str] = "internal_error"
+    status: ClassVar[int] = 500
+    retryable: ClassVar[bool] = False
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequestError(RagError):
+    code = "invalid_request"
+    status = 400
+
+
+class NotFoundError(RagError):
+    code = "not_found"
+    status = 404
+
+
+class ConflictError(RagError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLargeError(RagError):
+    code = "payload_too_large"
+    status = 413
+
+
+class ServiceUnavailableError(RagError):
+    code = "service_unavailable"
+    status = 503
+    retryable = True

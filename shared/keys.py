@@ -1,0 +1,89 @@
+"""Every Redis key rag-papers writes, in one place, under one prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    prefix: str = "rag"
+
+    # jobs
+    def jobs_index(self) -> str:
+        return f"{self.prefix}:jobs"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def job_files(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:files"
+
+    def job_workers(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:workers"
+
+    def job_events(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:events"
+
+    def job_channel(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:live"
+
+    def job_cancel(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:cancel"
+
+    def job_secrets(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:secrets"
+
+    def job_seen_sources(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:seen"
+
+    def job_finalize_sent(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:finalizing"
+
+    def job_parsed(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:parsed"
+
+    def staged_file(self, job_id: str, file_no: int) -> str:
+        return f"{self.prefix}:job:{job_id}:stage:{file_no}"
+
+    def staged_vectors(self, job_id: str, file_no: int) -> str:
+        return f"{self.prefix}:job:{job_id}:stage:{file_no}:vec"
+
+    def job_keys_pattern(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}*"
+
+    # corpus catalog
+    def corpora(self) -> str:
+        return f"{self.prefix}:corpora"
+
+    def corpus_docs(self, corpus: str) -> str:
+        return f"{self.prefix}:corpus:{corpus}:docs"
+
+    def corpus_sources(self, corpus: str) -> str:
+        return f"{self.prefix}:corpus:{corpus}:sources"
+
+    def corpus_version(self, corpus: str) -> str:
+        return f"{self.prefix}:corpus:{corpus}:version"
+
+    def corpus_lock(self, corpus: str) -> str:
+        return f"{self.prefix}:corpus:{corpus}:lock"
+
+    # caches
+    def cache(self, tier: str, key: str) -> str:
+        return f"{self.prefix}:cache:{tier}:{key}"
+
+    def cache_pattern(self, tier: str) -> str:
+        return f"{self.prefix}:cache:{tier}:*"
+
+    def cache_stats(self, tier: str) -> str:
+        return f"{self.prefix}:cachestats:{tier}"
+
+    def flight(self, key: str) -> str:
+        return f"{self.prefix}:flight:{key}"
+
+    # workers
+    def worker_heartbeat(self, name: str) -> str:
+        return f"{self.prefix}:worker:{name}"
+
+    def worker_pattern(self) -> str:
+        return f"{self.prefix}:worker:*"

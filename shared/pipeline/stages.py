@@ -1,0 +1,359 @@
+"""The ingestion stages. Each is idempotent: a redelivered message changes nothing twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shared.catalog import DocumentEntry
+from shared.documents import ParsedDocument
+from shared.identity import file_hash, point_id, text_hash
+from shared.pipeline.messages import (
+    EMBED,
+    FINALIZE,
+    INDEX,
+    PARSE,
+    Dispatcher,
+    EmbedMsg,
+    FinalizeMsg,
+    IndexMsg,
+    ParseMsg,
+    ScanMsg,
+)
+from shared.pipeline.sources import list_files, source_name, source_scope
+from shared.resources import Resources
+from shared.store import ChunkPoint
+
+log = logging.getLogger(__name__)
+
+
+# ---- scan ---------------------------------------------------------------------------------
+
+
+def scan(res: Resources, msg: ScanMsg, dispatch: Dispatcher) -> None:
+    jobs = res.jobs
+    if jobs.cancelled(msg.job_id) or jobs.is_terminal(msg.job_id):
+        return
+    raw = jobs.raw(msg.job_id)
+    root = Path(raw["root"])
+    prefix = raw.get("source_prefix", "")
+    target = Path(raw["abs_path"])
+    if not target.exists():
+        jobs.update(msg.job_id, files_total=0)
+        jobs.finish(msg.job_id, state="failed", message=f"path {raw['path']!r} no longer exists")
+        return
+    files = list_files(target)
+    jobs.start(msg.job_id, files_total=len(files))
+    jobs.update(msg.job_id, scope=prefix + source_scope(target, root=root))
+    for file_no, path in enumerate(files):
+        source = prefix + source_name(path, root=root)
+        dispatch.send(
+            PARSE, ParseMsg(job_id=msg.job_id, file_no=file_no, path=str(path), source=source)
+        )
+    jobs.publish(msg.job_id)
+    if not files and jobs.claim_finalize(msg.job_id):
+        dispatch.send(FINALIZE, FinalizeMsg(job_id=msg.job_id))
+
+
+# ---- parse --------------------------------------------------------------------------------
+
+
+def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
+    from shared.parsing import ParseError
+
+    jobs = res.jobs
+    job_id = msg.job_id
+    if jobs.cancelled(job_id) or jobs.is_terminal(job_id) or jobs.was_parsed(job_id, msg.file_no):
+        return
+    corpus = jobs.raw(job_id)["corpus"]
+    jobs.update(job_id, current_file=msg.source)
+    try:
+        documents = _read(res, msg, passwords=jobs.passwords(job_id))
+    except ParseError as exc:
+        _file_done(res, msg, dispatch, outcome="failed", reason=str(exc), chunks=0)
+        return
+    except Exception as exc:  # a parser bug must fail one file, not the job
+        log.exception("parsing %s failed", msg.path)
+        reason = f"could not be read: {type(exc).__name__}: {exc}"
+        _file_done(res, msg, dispatch, outcome="failed", reason=reason, chunks=0)
+        return
+
+    signature = res.chunking_signature
+    sources = [source for source, _, _ in documents]
+    current = res.redis.hmget(res.keys.corpus_sources(corpus), sources) if sources else []
+    known = res.catalog.documents(corpus, {doc_id for _, _, doc_id in documents})
+    res.redis.sadd(res.keys.job_seen_sources(job_id), *sources) if sources else None
+
+    staged_docs: list[dict[str, Any]] = []
+    chunks: list[dict[str, Any]] = []
+    unchanged_chunks = 0
+    for (source, doc, doc_id), mapped in zip(documents, current, strict=True):
+        entry = known.get(doc_id)
+        reusable = entry is not None and entry.chunking == signature
+        if reusable and mapped is not None and mapped.decode() == doc_id:
+            unchanged_chunks += entry.chunks if entry else 0
+            continue
+        start = len(chunks)
+        if not reusable:
+            for chunk in res.chunker.chunk(doc):
+                chunks.append(
+                    {
+                        "doc": len(staged_docs),
+                        "index": chunk.index,
+                        "page": chunk.page,
+                        "char_start": chunk.char_start,
+                        "char_end": chunk.char_end,
+                        "n_tokens": chunk.n_tokens,
+                        "text": chunk.text,
+                    }
+                )
+        staged_docs.append(
+            {
+                "doc_id": doc_id,
+                "source": source,
+                "title": doc.title,
+                "format": doc.format,
+                "external_id": doc.external_id,
+                "reuse": reusable,
+                "chunks": entry.chunks if reusable and entry else len(chunks) - start,
+            }
+        )
+
+    if not staged_docs:
+        _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged_chunks)
+        return
+
+    batch = res.settings.embedding.batch_size
+    n_batches = math.ceil(len(chunks) / batch)
+    meta = {"file": msg.source, "corpus": corpus, "docs": staged_docs, "n_batches": n_batches}
+    stage_key = res.keys.staged_file(job_id, msg.file_no)
+    res.redis.hset(stage_key, mapping={"meta": json.dumps(meta), "chunks": json.dumps(chunks)})
+    res.redis.expire(stage_key, 7 * 86400)
+    for b in range(n_batches):
+        texts = [c["text"] for c in chunks[b * batch : (b + 1) * batch]]
+        dispatch.send(
+            EMBED, EmbedMsg(job_id=job_id, file_no=msg.file_no, batch_no=b, texts=texts)
+        )
+    if jobs.mark_parsed(job_id, msg.file_no):
+        jobs.add(job_id, files_parsed=1, chunks_total=len(chunks))
+        jobs.update(job_id, stage="embedding")
+    if n_batches == 0:
+        dispatch.send(INDEX, IndexMsg(job_id=job_id, file_no=msg.file_no))
+    jobs.publish(job_id)
+
+
+def _read(
+    res: Resources, msg: ParseMsg, *, passwords: list[str]
+) -> list[tuple[str, ParsedDocument, str]]:
+    """(source, document, doc_id) for each document the file holds."""
+    from shared.parsing import FileTooLargeError, detect_format, iter_jsonl, parse_file_with_timeout
+
+    path = Path(msg.path)
+    limits = res.settings.limits
+    max_bytes = int(limits.max_file_mb * 1024 * 1024)
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise FileTooLargeError(
+            f"file is {size / 2**20:.1f} MiB, over the limit RAG_MAX_FILE_MB={limits.max_file_mb:g}"
+        )
+    if detect_format(path) == "jsonl":
+        out = []
+        for doc in iter_jsonl(path):
+            record = json.dumps([doc.external_id, doc.title, doc.pages[0].text], sort_keys=True)
+            out.append((f"{msg.source}#{doc.external_id}", doc, text_hash(record)))
+        return out
+    doc = parse_file_with_timeout(
+        path,
+        timeout_s=limits.parse_timeout_s,
+        passwords=passwords,
+        max_pages=limits.max_pages,
+        max_bytes=max_bytes,
+    )
+    return [(msg.source, doc, file_hash(path))]
+
+
+def _file_done(
+    res: Resources,
+    msg: ParseMsg | IndexMsg,
+    dispatch: Dispatcher,
+    *,
+    outcome: str,
+    reason: str | None,
+    chunks: int,
+    source: str | None = None,
+) -> None:
+    jobs = res.jobs
+    file_label = source or getattr(msg, "source", "")
+    new, last = jobs.record_file(
+        msg.job_id,
+        msg.file_no,
+        {"file": file_label, "outcome": outcome, "reason": reason, "chunks": chunks},
+    )
+    if new and isinstance(msg, ParseMsg) and jobs.mark_parsed(msg.job_id, msg.file_no):
+        jobs.add(msg.job_id, files_parsed=1)
+    if new:
+        jobs.publish(msg.job_id)
+    if last:
+        dispatch.send(FINALIZE, FinalizeMsg(job_id=msg.job_id))
+
+
+# ---- embed --------------------------------------------------------------------------------
+
+
+def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -> None:
+    jobs = res.jobs
+    job_id = msg.job_id
+    if jobs.cancelled(job_id) or jobs.is_terminal(job_id):
+        return
+    vec_key = res.keys.staged_vectors(job_id, msg.file_no)
+    field = str(msg.batch_no)
+    if not res.redis.hexists(vec_key, field):
+        outcome = res.embedding_cache.embed(msg.texts, res.embedder.encode)
+        if res.redis.hsetnx(vec_key, field, outcome.vectors.astype(np.float32).tobytes()):
+            res.redis.expire(vec_key, 7 * 86400)
+            jobs.add(
+                job_id,
+                chunks_embedded=len(msg.texts),
+                embeddings_computed=outcome.computed,
+                embeddings_cached=outcome.cached,
+            )
+            jobs.count_worker_batch(job_id, worker)
+            jobs.publish(job_id)
+    meta_raw = res.redis.hget(res.keys.staged_file(job_id, msg.file_no), "meta")
+    if meta_raw is None:
+        return  # already indexed (a redelivered batch)
+    if res.redis.hlen(vec_key) >= json.loads(meta_raw)["n_batches"]:
+        dispatch.send(INDEX, IndexMsg(job_id=job_id, file_no=msg.file_no))
+
+
+# ---- index (the store's owner) --------------------------------------------------------------
+
+
+def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
+    jobs = res.jobs
+    job_id = msg.job_id
+    stage_key = res.keys.staged_file(job_id, msg.file_no)
+    vec_key = res.keys.staged_vectors(job_id, msg.file_no)
+    staged = res.redis.hmget(stage_key, ["meta", "chunks"])
+    if staged[0] is None:
+        return  # committed already
+    meta = json.loads(staged[0])
+    chunks = json.loads(staged[1])
+    corpus = meta["corpus"]
+    vectors = _staged_vectors(res, vec_key, n_batches=meta["n_batches"], n_chunks=len(chunks))
+    if vectors is None:
+        return  # a batch is still missing: its embed task will send us again
+
+    with res.catalog.lock(corpus):
+        if jobs.cancelled(job_id) or jobs.is_terminal(job_id):
+            res.redis.delete(stage_key, vec_key)
+            return
+        store = res.store
+        store.ensure_corpus(corpus, dim=vectors.shape[1] if len(chunks) else res.embedder.dim)
+        signature = res.chunking_signature
+        points = []
+        for chunk, vector in zip(chunks, vectors, strict=True):
+            doc = meta["docs"][chunk["doc"]]
+            points.append(
+                ChunkPoint(
+                    id=point_id(
+                        doc_id=doc["doc_id"],
+                        chunk_index=chunk["index"],
+                        chunking_signature=signature,
+                    ),
+                    dense=vector.tolist(),
+                    sparse=res.bm25.encode_document(_lexical_text(doc["title"], chunk["text"])),
+                    payload={
+                        "corpus": corpus,
+                        "doc_id": doc["doc_id"],
+                        "chunk_index": chunk["index"],
+                        "text": chunk["text"],
+                        "page": chunk["page"],
+                        "char_start": chunk["char_start"],
+                        "char_end": chunk["char_end"],
+                        "title": doc["title"],
+                        "source": doc["source"],
+                        "external_id": doc["external_id"],
+                    },
+                )
+            )
+        for start in range(0, len(points), 256):
+            store.upsert(corpus, points[start : start + 256])
+        placements = {
+            d["source"]: DocumentEntry(
+                doc_id=d["doc_id"],
+                title=d["title"],
+                chunks=d["chunks"],
+                chunking=signature,
+                format=d["format"],
+                external_id=d["external_id"],
+            )
+            for d in meta["docs"]
+        }
+        result = res.catalog.commit(corpus, placements=placements)
+        if result.orphaned:
+            store.delete_documents(corpus, result.orphaned)
+        jobs.add(job_id, chunks_indexed=len(points))
+        _file_done(
+            res,
+            msg,
+            dispatch,
+            outcome="indexed",
+            reason=None,
+            chunks=sum(d["chunks"] for d in meta["docs"]),
+            source=meta["file"],
+        )
+    res.redis.delete(stage_key, vec_key)
+
+
+def _lexical_text(title: str, text: str) -> str:
+    """What BM25 indexes for a chunk: its text with the document's title in front."""
+    return f"{title}\n{text}" if title else text
+
+
+def _staged_vectors(res: Resources, key: str, *, n_batches: int, n_chunks: int) -> np.ndarray | None:
+    if n_batches == 0:
+        return np.zeros((0, 0), dtype=np.float32)
+    raw = res.redis.hmget(key, [str(b) for b in range(n_batches)])
+    if any(r is None for r in raw):
+        return None
+    vectors = np.concatenate([np.frombuffer(r, dtype=np.float32) for r in raw])
+    return vectors.reshape(n_chunks, -1)
+
+
+# ---- finalize ------------------------------------------------------------------------------
+
+
+def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
+    jobs = res.jobs
+    job_id = msg.job_id
+    if jobs.is_terminal(job_id):
+        return
+    raw = jobs.raw(job_id)
+    corpus = raw["corpus"]
+    removed = 0
+    if raw.get("sync") == "1" and not jobs.cancelled(job_id):
+        scope = raw.get("scope", "")
+        seen = {s.decode() for s in res.redis.smembers(res.keys.job_seen_sources(job_id))}
+        gone = [
+            s for s in res.catalog.sources(corpus) if s.startswith(scope) and s not in seen
+        ]
+        if gone:
+            with res.catalog.lock(corpus):
+                result = res.catalog.commit(corpus, placements={}, removed_sources=gone)
+                if result.orphaned:
+                    res.store.delete_documents(corpus, result.orphaned)
+            removed = len(gone)
+    record = jobs.record(job_id)
+    counts: dict[str, int] = {}
+    for f in record["files"]:
+        counts[f["outcome"]] = counts.get(f["outcome"], 0) + 1
+    summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
+    if removed:
+        summary += f", {removed} removed (sync)"
+    jobs.finish(job_id, state="succeeded", message=summary)

@@ -1,0 +1,114 @@
+"""The clients a process needs, built once at its entry point and passed down.
+
+Heavy parts (the model, the store) are built on first use, so a process that never embeds
+or never touches the store (an embedded-mode worker) never loads them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+import redis
+
+from shared.catalog import Catalog
+from shared.jobs import JobStore
+from shared.keys import Keys
+from shared.settings import Settings
+
+if TYPE_CHECKING:
+    from shared.bm25 import Bm25Encoder
+    from shared.cache import EmbeddingCache
+    from shared.chunking import Chunker
+    from shared.embedding import Embedder
+    from shared.store import VectorStore
+
+
+def connect_redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, health_check_interval=30, socket_keepalive=True)
+
+
+class Resources:
+    def __init__(self, settings: Settings, *, torch_threads: int = 0) -> None:
+        self.settings = settings
+        self.keys = Keys(settings.key_prefix)
+        self.redis = connect_redis(settings.redis_url)
+        self.jobs = JobStore(
+            self.redis, self.keys, retention_s=settings.jobs.retention_days * 86400
+        )
+        self.catalog = Catalog(self.redis, self.keys)
+        self._torch_threads = torch_threads
+        self._lock = threading.Lock()
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        from shared.embedding import Embedder
+
+        with self._lock:
+            return Embedder(
+                self.settings.embedding.model_path,
+                threads=self._torch_threads,
+                batch_size=self.settings.embedding.batch_size,
+            )
+
+    @cached_property
+    def embedding_cache(self) -> EmbeddingCache:
+        from shared.cache import EmbeddingCache
+
+        return EmbeddingCache(
+            self.redis,
+            self.keys,
+            model_id=self.embedder.model_id,
+            dim=self.embedder.dim,
+            ttl_s=self.settings.cache.embedding_ttl_s,
+        )
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        from shared.chunking import Chunker
+        from shared.embedding import default_model_path
+
+        path = self.settings.embedding.model_path or default_model_path()
+        return Chunker.from_model_path(
+            path,
+            max_tokens=self.settings.chunking.max_tokens,
+            overlap_tokens=self.settings.chunking.overlap_tokens,
+        )
+
+    @cached_property
+    def bm25(self) -> Bm25Encoder:
+        from shared.bm25 import Bm25Encoder
+
+        return Bm25Encoder(self.settings.bm25)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        from shared.store.factory import open_store
+
+        return open_store(self.settings)
+
+    @cached_property
+    def chunking_signature(self) -> str:
+        """Changes whenever chunk boundaries or what is stored per chunk would change."""
+        from shared.embedding import default_model_path, model_identity
+
+        s = self.settings
+        parts = [
+            model_identity(s.embedding.model_path or default_model_path()),
+            s.chunking.max_tokens,
+            s.chunking.overlap_tokens,
+            s.bm25.k1,
+            s.bm25.b,
+            s.bm25.avg_len,
+            s.bm25.stemmer,
+            s.bm25.stopwords,
+            "v1",
+        ]
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+        self.redis.close()

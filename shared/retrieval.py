@@ -1,0 +1,137 @@
+"""Search a corpus: BM25, dense or hybrid, through the retrieval cache."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from shared.cache import ResultCache
+from shared.errors import InvalidRequestError
+from shared.fusion import convex_fusion, reciprocal_rank_fusion
+from shared.resources import Resources
+from shared.store import StoredHit
+
+Mode = Literal["hybrid", "dense", "bm25"]
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(slots=True)
+class CacheInfo:
+    answer_hit: bool = False
+    retrieval_hit: bool = False
+    embed_hits: int = 0
+    embed_misses: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "answer_hit": self.answer_hit,
+            "retrieval_hit": self.retrieval_hit,
+            "embed_hits": self.embed_hits,
+            "embed_misses": self.embed_misses,
+        }
+
+
+@dataclass(slots=True)
+class SearchOutcome:
+    results: list[dict[str, Any]]
+    cache_info: CacheInfo = field(default_factory=CacheInfo)
+    version: int = 0
+
+
+def normalise_query(query: str) -> str:
+    return re.sub(r"\s+", " ", query).strip().lower()
+
+
+class Retriever:
+    def __init__(self, res: Resources) -> None:
+        self._res = res
+        s = res.settings
+        self._cache = ResultCache(
+            res.redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s
+        )
+
+    def fusion_settings(self) -> dict[str, Any]:
+        r = self._res.settings.retrieval
+        return {"fusion": r.fusion, "rrf_k": r.rrf_k, "w": r.dense_weight, "c": r.candidates}
+
+    def query_vector(self, query: str, info: CacheInfo, *, use_cache: bool) -> np.ndarray:
+        outcome = self._res.embedding_cache.embed(
+            [query], self._res.embedder.encode, use_cache=use_cache
+        )
+        info.embed_hits += outcome.cached
+        info.embed_misses += outcome.computed
+        return outcome.vectors[0]
+
+    def search(
+        self,
+        *,
+        corpus: str,
+        query: str,
+        mode: str = "hybrid",
+        top_k: int = 10,
+        use_cache: bool = True,
+        info: CacheInfo | None = None,
+    ) -> SearchOutcome:
+        if mode not in MODES:
+            raise InvalidRequestError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
+        if not query.strip():
+            raise InvalidRequestError("query: must not be empty")
+        info = info or CacheInfo()
+        # Read the version before searching: a result is never cached under a newer version
+        # than the data it was computed from.
+        version = self._res.catalog.version(corpus)
+        key = self._cache.key(corpus, version, mode, normalise_query(query), top_k,
+                              self.fusion_settings())
+        if use_cache:
+            cached = self._cache.get(key)
+            if cached is not None:
+                info.retrieval_hit = True
+                return SearchOutcome(results=cached, cache_info=info, version=version)
+        results = self._search_uncached(corpus, query, mode, top_k, info, use_cache=use_cache)
+        if use_cache:
+            self._cache.put(key, results)
+        return SearchOutcome(results=results, cache_info=info, version=version)
+
+    def _search_uncached(
+        self, corpus: str, query: str, mode: str, top_k: int, info: CacheInfo, *, use_cache: bool
+    ) -> list[dict[str, Any]]:
+        store = self._res.store
+        r = self._res.settings.retrieval
+        depth = max(top_k, r.candidates)
+        dense: list[StoredHit] = []
+        sparse: list[StoredHit] = []
+        if mode in ("dense", "hybrid"):
+            vector = self.query_vector(query, info, use_cache=use_cache)
+            dense = store.search_dense(corpus, vector.tolist(), limit=depth if mode == "hybrid" else top_k)
+        if mode in ("bm25", "hybrid"):
+            sv = self._res.bm25.encode_query(query)
+            if sv.indices:
+                sparse = store.search_sparse(corpus, sv, limit=depth if mode == "hybrid" else top_k)
+        if mode == "dense":
+            ranked = [(h, h.score) for h in dense]
+        elif mode == "bm25":
+            ranked = [(h, h.score) for h in sparse]
+        elif r.fusion == "convex":
+            ranked = convex_fusion(dense, sparse, dense_weight=r.dense_weight)
+        else:
+            ranked = reciprocal_rank_fusion([dense, sparse], k=r.rrf_k)
+        return [_result(hit, score) for hit, score in ranked[:top_k]]
+
+
+def _result(hit: StoredHit, score: float) -> dict[str, Any]:
+    p = hit.payload
+    return {
+        "chunk_id": hit.id,
+        "doc_id": p.get("doc_id"),
+        "external_id": p.get("external_id"),
+        "source": p.get("source"),
+        "title": p.get("title"),
+        "page": p.get("page"),
+        "char_start": p.get("char_start"),
+        "char_end": p.get("char_end"),
+        "text": p.get("text"),
+        "score": round(float(score), 6),
+    }

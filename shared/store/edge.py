@@ -1,0 +1,284 @@
+"""The embedded vector store: one qdrant-edge shard (a directory) per corpus, in this process.
+
+qdrant-edge's `EdgeShard` synchronises its own reads and writes and releases the GIL while it
+works, so queries and upserts from several threads may overlap. What it does not protect is
+its lifecycle: a query racing `close()` fails with "Shard is not initialized", and opening a
+directory twice fails on the WAL lock. So data operations share a read-write lock and
+`drop_corpus`/`close` take it exclusively; shards are opened lazily under a mutex.
+
+Writes go to the shard's write-ahead log first, so they survive a crash without `close()`.
+Edge never optimises in the background: new points sit in plain (brute-force) segments until
+`optimize()` builds the HNSW index, which takes seconds per 10k points.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from shared.store.base import ChunkPoint, SparseVector, StoredHit
+
+DENSE = "dense"
+SPARSE = "bm25"
+_CONFIG_FILE = "edge_config.json"  # written by qdrant-edge into every shard directory
+_CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def _checked(corpus: str) -> str:
+    # The name becomes a directory: refuse anything that could leave `path`.
+    if not _CORPUS_NAME.fullmatch(corpus):
+        raise ValueError(
+            f"invalid corpus name {corpus!r}: use 1-64 letters, digits, '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return corpus
+
+
+class _ReadWriteLock:
+    """Many holders of `shared()` or one of `exclusive()`; a waiting writer bars new readers."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if self._readers == 0:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        with self._cond:
+            self._writers_waiting += 1
+            try:
+                while self._writer or self._readers:
+                    self._cond.wait()
+            finally:
+                self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+def _doc_filter(doc_ids: Sequence[str]) -> qe.Filter:
+    match: qe.MatchValue | qe.MatchAny = (
+        qe.MatchValue(doc_ids[0]) if len(doc_ids) == 1 else qe.MatchAny(list(doc_ids))
+    )
+    return qe.Filter(must=[qe.FieldCondition(key="doc_id", match=match)])
+
+
+def _hits(points: list[qe.ScoredPoint]) -> list[StoredHit]:
+    return [StoredHit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+
+
+class EdgeStore:
+    """`VectorStore` on qdrant-edge shards under `path/<corpus>/`. Thread-safe."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = Path(path)
+        self._shards: dict[str, qe.EdgeShard] = {}
+        self._lock = _ReadWriteLock()
+        self._open_lock = threading.Lock()
+
+    # -- shards ---------------------------------------------------------------------------
+
+    def _dir(self, corpus: str) -> Path:
+        return self._path / _checked(corpus)
+
+    def _shard(self, corpus: str) -> qe.EdgeShard | None:
+        """The open shard of `corpus`, opening it on first use; None if there is none."""
+        shard = self._shards.get(corpus)
+        if shard is not None:
+            return shard
+        with self._open_lock:
+            shard = self._shards.get(corpus)
+            if shard is None and (self._dir(corpus) / _CONFIG_FILE).is_file():
+                shard = qe.EdgeShard.load(str(self._dir(corpus)))
+                self._index_doc_id(shard)
+                self._shards[corpus] = shard
+            return shard
+
+    def _required(self, corpus: str) -> qe.EdgeShard:
+        shard = self._shard(corpus)
+        if shard is None:
+            raise LookupError(f"corpus {corpus!r} does not exist: call ensure_corpus first")
+        return shard
+
+    @staticmethod
+    def _index_doc_id(shard: qe.EdgeShard) -> None:
+        # Facets (doc_ids) need a keyword index, and it keeps delete-by-document cheap.
+        if "doc_id" not in shard.info().payload_schema:
+            shard.update(qe.UpdateOperation.create_field_index("doc_id", qe.PayloadSchemaType.Keyword))
+
+    def _dense_size(self, corpus: str) -> int | None:
+        try:
+            config = json.loads((self._dir(corpus) / _CONFIG_FILE).read_text())
+            return int(config["vectors"][DENSE]["size"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    # -- VectorStore ----------------------------------------------------------------------
+
+    def ensure_corpus(self, corpus: str, *, dim: int) -> None:
+        if dim < 1:
+            raise ValueError(f"dense vector size must be positive, got {dim}")
+        with self._lock.shared(), self._open_lock:
+            if (self._dir(corpus) / _CONFIG_FILE).is_file():
+                size = self._dense_size(corpus)
+                if size is not None and size != dim:
+                    raise ValueError(
+                        f"corpus {corpus!r} holds {size}-d dense vectors, not {dim}-d: "
+                        "drop it or use the embedding model it was built with"
+                    )
+                return
+            config = qe.EdgeConfig(
+                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            )
+            self._path.mkdir(parents=True, exist_ok=True)
+            shard = qe.EdgeShard.create(str(self._dir(corpus)), config)
+            self._index_doc_id(shard)
+            self._shards[corpus] = shard
+
+    def upsert(self, corpus: str, points: Sequence[ChunkPoint]) -> None:
+        if not points:
+            return
+        edge_points = [
+            qe.Point(
+                id=p.id,
+                vector=(
+                    {DENSE: list(p.dense), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)}
+                    if p.sparse.indices
+                    else {DENSE: list(p.dense)}  # a chunk of stop words only: no BM25 vector
+                ),
+                payload=p.payload,
+            )
+            for p in points
+        ]
+        with self._lock.shared():
+            self._required(corpus).update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def delete_documents(self, corpus: str, doc_ids: Sequence[str]) -> None:
+        if not doc_ids:
+            return
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            if shard is not None:
+                shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_ids)))
+
+    def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]:
+        query = qe.Query.Nearest(list(vector), using=DENSE)
+        return self._search(corpus, query, limit=limit)
+
+    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
+        if not vector.indices:
+            return []
+        query = qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE)
+        return self._search(corpus, query, limit=limit)
+
+    def _search(self, corpus: str, query: qe.Query, *, limit: int) -> list[StoredHit]:
+        if limit < 1:
+            return []
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            if shard is None:
+                return []
+            return _hits(shard.query(qe.QueryRequest(limit=limit, query=query, with_payload=True)))
+
+    def count(self, corpus: str, *, doc_id: str | None = None) -> int:
+        request = qe.CountRequest(exact=True, filter=_doc_filter([doc_id]) if doc_id else None)
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            return 0 if shard is None else shard.count(request)
+
+    def doc_ids(self, corpus: str) -> set[str]:
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            if shard is None:
+                return set()
+            total = shard.count(qe.CountRequest(exact=True))
+            if total == 0:
+                return set()
+            facet = shard.facet(qe.FacetRequest(key="doc_id", limit=total, exact=True))
+            return {str(hit.value) for hit in facet.hits}
+
+    def corpora(self) -> list[str]:
+        if not self._path.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self._path.iterdir()
+            if _CORPUS_NAME.fullmatch(entry.name) and (entry / _CONFIG_FILE).is_file()
+        )
+
+    def drop_corpus(self, corpus: str) -> None:
+        directory = self._dir(corpus)
+        with self._lock.exclusive():
+            shard = self._shards.pop(corpus, None)
+            if shard is not None:
+                shard.close()
+            shutil.rmtree(directory, ignore_errors=True)
+
+    def healthy(self) -> bool:
+        try:
+            with self._lock.shared():
+                self._path.mkdir(parents=True, exist_ok=True)
+                for shard in list(self._shards.values()):
+                    shard.info()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means "not usable"
+            return False
+
+    def close(self) -> None:
+        """Flush and close every open shard. A later call opens them again."""
+        with self._lock.exclusive():
+            shards, self._shards = self._shards, {}
+            for shard in shards.values():
+                shard.flush()
+                shard.close()
+
+    # -- beyond the protocol --------------------------------------------------------------
+
+    def optimize(self, corpus: str) -> bool:
+        """Build the HNSW index and merge segments now (blocking); True if anything changed.
+
+        Edge has no background optimiser. Worth calling after a large ingest: until then the
+        dense search is a brute-force scan (still a few ms per 10k chunks).
+        """
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            return False if shard is None else bool(shard.optimize())
+
+    def info(self, corpus: str) -> dict[str, Any]:
+        """Segment and point counts of a corpus's shard, for diagnostics."""
+        with self._lock.shared():
+            shard = self._required(corpus)
+            info = shard.info()
+            return {
+                "segments": info.segments_count,
+                "points": info.points_count,
+                "indexed_vectors": info.indexed_vectors_count,
+            }

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import redis
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 from pydantic import BaseModel
 
 from shared.pipeline.messages import QUEUES
@@ -37,7 +37,7 @@ def make_celery(settings: Settings) -> Celery:
             "global_keyprefix": f"{settings.key_prefix}:celery:",
         },
         result_backend_transport_options={"global_keyprefix": f"{settings.key_prefix}:celery:"},
-        task_queues=[Queue(name) for name in ALL_QUEUES],
+        task_queues=[Queue(name, Exchange(name), routing_key=name) for name in ALL_QUEUES],
         task_default_queue="ingest",
         task_routes={name: {"queue": queue} for name, queue in QUEUES.items()},
     )

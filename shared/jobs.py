@@ -269,7 +269,7 @@ class JobStore:
             self._k.job_parsed(job_id),
         ):
             pipe.expire(key, self._retention_s)
-        pipe.delete(self._k.job_secrets(job_id))
+        pipe.expire(self._k.job_secrets(job_id), self._retention_s)  # for retry
         pipe.execute()
 
     def is_terminal(self, job_id: str) -> bool:
@@ -279,6 +279,11 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> None:
         self._r.set(self._k.job_cancel(job_id), 1)
+
+    def drop_staging(self, job_id: str) -> None:
+        """Forget the embedded-but-uncommitted vectors of a job that will not commit them."""
+        for key in self._r.scan_iter(match=f"{self._k.job(job_id)}:stage:*", count=500):
+            self._r.unlink(key)
 
     def cancelled(self, job_id: str) -> bool:
         return bool(self._r.exists(self._k.job_cancel(job_id)))

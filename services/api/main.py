@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,21 @@ from shared.retrieval import Retriever
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+async def _watch_stalls(res: Resources) -> None:
+    """Every API replica looks; failing a stalled job is idempotent."""
+    from starlette.concurrency import run_in_threadpool
+
+    from shared.stalls import fail_stalled_jobs
+
+    stall_s = res.settings.jobs.stall_s
+    while True:
+        await asyncio.sleep(min(30.0, max(1.0, stall_s / 4)))
+        try:
+            await run_in_threadpool(fail_stalled_jobs, res, stall_s=stall_s)
+        except Exception:  # noqa: BLE001 - Redis may be down for a moment; look again later
+            log.exception("stall check failed")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -45,9 +61,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             answerer=Answerer(res, retriever),
             owns_store=settings.embedded_store,
         )
+        watchdog = asyncio.create_task(_watch_stalls(res))
         try:
             yield
         finally:
+            watchdog.cancel()
             if consumer is not None:
                 consumer.stop()
             res.close()

@@ -6,6 +6,9 @@ its lifecycle: a query racing `close()` fails with "Shard is not initialized", a
 directory twice fails on the WAL lock. So data operations share a read-write lock and
 `drop_corpus`/`close` take it exclusively; shards are opened lazily under a mutex.
 
+Sparse search asks for IDF over the live points (see `_LIVE_IDF`): the default statistics
+still count deleted points until the shard is reopened.
+
 Writes go to the shard's write-ahead log first, so they survive a crash without `close()`.
 Edge never optimises in the background: new points sit in plain (brute-force) segments until
 `optimize()` builds the HNSW index, which takes seconds per 10k points.
@@ -30,6 +33,10 @@ DENSE = "dense"
 SPARSE = "bm25"
 _CONFIG_FILE = "edge_config.json"  # written by qdrant-edge into every shard directory
 _CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# IDF over the points that match an (empty) corpus filter, i.e. the live ones. The default,
+# shard-wide statistics come from posting lists that deletes do not shrink until the segment
+# is rebuilt or reloaded, so after deleting documents they still count them (qdrant#6735).
+_LIVE_IDF = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
 
 
 def _checked(corpus: str) -> str:
@@ -197,16 +204,17 @@ class EdgeStore:
         if not vector.indices:
             return []
         query = qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE)
-        return self._search(corpus, query, limit=limit)
+        return self._search(corpus, query, limit=limit, params=_LIVE_IDF)
 
-    def _search(self, corpus: str, query: qe.Query, *, limit: int) -> list[StoredHit]:
+    def _search(
+        self, corpus: str, query: qe.Query, *, limit: int, params: qe.SearchParams | None = None
+    ) -> list[StoredHit]:
         if limit < 1:
             return []
+        request = qe.QueryRequest(limit=limit, query=query, with_payload=True, params=params)
         with self._lock.shared():
             shard = self._shard(corpus)
-            if shard is None:
-                return []
-            return _hits(shard.query(qe.QueryRequest(limit=limit, query=query, with_payload=True)))
+            return [] if shard is None else _hits(shard.query(request))
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=_doc_filter([doc_id]) if doc_id else None)
@@ -223,7 +231,8 @@ class EdgeStore:
             if total == 0:
                 return set()
             facet = shard.facet(qe.FacetRequest(key="doc_id", limit=total, exact=True))
-            return {str(hit.value) for hit in facet.hits}
+            # An exact facet still lists the values of deleted points, with count 0.
+            return {str(hit.value) for hit in facet.hits if hit.count > 0}
 
     def corpora(self) -> list[str]:
         if not self._path.is_dir():

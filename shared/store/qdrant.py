@@ -3,6 +3,8 @@
 One collection per corpus, named `<prefix><corpus>`, with a "dense" cosine vector and a "bm25"
 sparse vector whose IDF the server applies. Local mode is pure Python and not thread-safe, so
 calls are serialised there; a server client is used from any thread without a lock.
+Sparse search on a server asks for IDF over live points, falling back to the server's global
+statistics if it is too old to know the parameter.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ DENSE = "dense"
 SPARSE = "bm25"
 _UPSERT_BATCH = 256  # points per request: well under the server's 32 MiB JSON limit
 _CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+# IDF over the points matching an empty corpus filter: every live point.
+_LIVE_IDF = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
 
 T = TypeVar("T")
 
@@ -48,6 +53,9 @@ class QdrantStore:
         options = client.init_options
         self._local = options.get("path") is not None or options.get("location") == ":memory:"
         self._lock = threading.RLock()
+        # Local mode keeps exact IDF statistics; a server's count deleted points until its
+        # optimiser rebuilds the segment (qdrant#6735), unless asked for IDF over live points.
+        self._live_idf = not self._local
 
     @contextmanager
     def _serial(self) -> Iterator[None]:
@@ -155,10 +163,25 @@ class QdrantStore:
         if not vector.indices:
             return []
         query = models.SparseVector(indices=vector.indices, values=vector.values)
-        return self._search(corpus, query, limit=limit, using=SPARSE)
+        if not self._live_idf:
+            return self._search(corpus, query, limit=limit, using=SPARSE)
+        try:
+            return self._search(corpus, query, limit=limit, using=SPARSE, params=_LIVE_IDF)
+        except UnexpectedResponse as exc:
+            if exc.status_code not in (400, 422):
+                raise
+            # A server older than IDF corpora refuses the parameter: use its global IDF.
+            self._live_idf = False
+            return self._search(corpus, query, limit=limit, using=SPARSE)
 
     def _search(
-        self, corpus: str, query: list[float] | models.SparseVector, *, limit: int, using: str
+        self,
+        corpus: str,
+        query: list[float] | models.SparseVector,
+        *,
+        limit: int,
+        using: str,
+        params: models.SearchParams | None = None,
     ) -> list[StoredHit]:
         if limit < 1:
             return []
@@ -166,7 +189,8 @@ class QdrantStore:
 
         def run() -> list[StoredHit]:
             response = self._client.query_points(
-                name, query=query, using=using, limit=limit, with_payload=True
+                name, query=query, using=using, limit=limit, with_payload=True,
+                search_params=params,
             )
             return _hits(response.points)
 
@@ -191,7 +215,7 @@ class QdrantStore:
             if total == 0:
                 return set()
             facet = self._client.facet(name, key="doc_id", limit=total, exact=True)
-            return {str(hit.value) for hit in facet.hits}
+            return {str(hit.value) for hit in facet.hits if hit.count > 0}
 
         with self._serial():
             return self._or_missing(name, run, set())

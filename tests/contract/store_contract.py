@@ -216,11 +216,11 @@ class StoreContract:
             for name, deg in angles.items()
         ]
         store.upsert("papers", points)
-        hits = store.search_dense("papers", angle_vector(5), limit=10)
+        hits = store.search_dense("papers", angle_vector(3), limit=10)
         assert [h.payload["doc_id"] for h in hits] == ["a0", "a10", "a30", "a60", "a90", "a180"]
         assert_sorted(hits)
         for hit in hits:
-            expected = math.cos(math.radians(angles[hit.payload["doc_id"]] - 5))
+            expected = math.cos(math.radians(angles[hit.payload["doc_id"]] - 3))
             assert hit.score == pytest.approx(expected, abs=1e-4)
         top = store.search_dense("papers", angle_vector(70), limit=2)
         assert [h.payload["doc_id"] for h in top] == ["a60", "a90"]

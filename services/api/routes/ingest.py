@@ -165,7 +165,32 @@ def cancel(job_id: str, res: ResourcesDep) -> dict[str, Any]:
     with res.catalog.lock(record["corpus"]):
         res.jobs.request_cancel(job_id)
         res.jobs.finish(job_id, state="cancelled", message="cancelled by request")
+    res.jobs.drop_staging(job_id)
     return res.jobs.record(job_id)
+
+
+@router.post("/retry/{job_id}", status_code=202)
+def retry(job_id: str, ctx: ContextDep) -> JobAccepted:
+    """A new job over the same files: what succeeded is unchanged and skipped, the rest redone."""
+    res = ctx.resources
+    raw = res.jobs.raw(job_id)
+    if raw["state"] not in TERMINAL_STATES:
+        raise ConflictError(f"job {job_id} is still {raw['state']}: cancel it or wait")
+    if not Path(raw["abs_path"]).exists():
+        raise ConflictError(f"job {job_id}: its files at {raw['path']!r} are gone")
+    new_id = res.jobs.create(
+        corpus=raw["corpus"],
+        path=raw["path"],
+        abs_path=raw["abs_path"],
+        root=raw["root"],
+        source_prefix=raw.get("source_prefix", ""),
+        sync=raw.get("sync") == "1",
+        passwords=res.jobs.passwords(job_id),
+        origin=raw.get("origin", "path"),
+    )
+    res.jobs.update(new_id, retry_of=job_id)
+    ctx.dispatch.send(SCAN, ScanMsg(job_id=new_id))
+    return JobAccepted(job_id=new_id)
 
 
 @router.get("/events/{job_id}")

@@ -1,0 +1,1 @@
+"""Helpers the integration tests and benchmarks share: real servers and processes."""

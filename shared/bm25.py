@@ -18,8 +18,9 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable
 from functools import lru_cache
+from types import EllipsisType
 
-import Stemmer
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type hints
 
 from shared.settings import Bm25Settings
 from shared.store.base import SparseVector
@@ -36,7 +37,7 @@ ENGLISH_STOPWORDS: frozenset[str] = frozenset(
     their theirs them themselves then there these they this those through to too under until
     up ve very was wasn we were weren what when where which while who whom why will with won
     wouldn y you your yours yourself yourselves
-    """.split()
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
 # A run of letters/digits, optionally joined to more runs by '-' or '.' ("covid-19", "0.05",
@@ -81,21 +82,23 @@ class Bm25Encoder:
         k1: float | None = None,
         b: float | None = None,
         avg_len: float | None = None,
-        stemmer: str | None = "",
+        stemmer: str | None | EllipsisType = ...,
         stopwords: bool | None = None,
     ) -> None:
-        """Take every parameter from `settings` (or `Bm25Settings()` defaults) unless given.
+        """Take each parameter from `settings` (default: the field defaults) unless given here.
 
-        `stemmer` is a Snowball algorithm name ("english"), or None for no stemming; the empty
-        string default means "as in settings".
+        `stemmer` is a Snowball algorithm name ("english"), or None (or "none") for no
+        stemming; `...` means "as in settings".
         """
         base = settings if settings is not None else Bm25Settings.model_construct()
         self.k1 = float(k1 if k1 is not None else base.k1)
         self.b = float(b if b is not None else base.b)
         self.avg_len = float(avg_len if avg_len is not None else base.avg_len)
-        self.stemmer_name: str | None = base.stemmer if stemmer == "" else stemmer
+        name = base.stemmer if stemmer is ... else stemmer
+        self.stemmer_name: str | None = None if name in (None, "", "none", "None") else name
         self.stopwords: frozenset[str] = (
-            ENGLISH_STOPWORDS if (stopwords if stopwords is not None else base.stopwords)
+            ENGLISH_STOPWORDS
+            if (stopwords if stopwords is not None else base.stopwords)
             else frozenset()
         )
         if self.k1 <= 0:

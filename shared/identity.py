@@ -9,7 +9,7 @@ from pathlib import Path
 
 from shared.errors import InvalidRequestError
 
-_CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_CORPUS_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 _POINT_NAMESPACE = uuid.UUID("6f1c2b7e-3d1a-4e8f-9a55-0c1d2e3f4a5b")
 
 
@@ -17,7 +17,7 @@ def check_corpus_name(name: str) -> str:
     if not _CORPUS_NAME.match(name):
         raise InvalidRequestError(
             f"corpus: {name!r} is not a valid corpus name "
-            "(1-64 letters, digits, '_', '-' or '.', starting with a letter or digit)"
+            "(1-64 letters, digits, '_' or '-', starting with a letter or digit)"
         )
     return name
 

@@ -30,7 +30,7 @@ _PLAIN_BREAK = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
 
 # Compound parts that keep their hyphen when the document gives no evidence either way.
 _HYPHEN_PREFIXES = frozenset(
-    "self non cross multi semi well state real large small high low long short fine two three "
+    "self non cross multi semi well state large small high low long short fine two three "
     "four open end user data task domain human machine rule model".split()
 )
 _HYPHEN_SUFFIXES = frozenset(
@@ -64,8 +64,9 @@ def clean_pdf_pages(raw_pages: list[str]) -> list[str]:
 
 def _page_lines(raw: str) -> list[str]:
     # NFKC folds ligatures ("ﬁ") and compatibility forms, which PDFs are full of.
-    text = unicodedata.normalize("NFKC", raw.replace("\r\n", "\n").replace("\r", "\n"))
-    text = text.replace("\f", "\n").replace("\t", " ")
+    # pdfium ends lines with "\r\n"; a lone "\r" is a glyph it could not map (a "©").
+    text = unicodedata.normalize("NFKC", raw.replace("\r\n", "\n").replace("\r", " "))
+    text = text.replace("\f", " ").replace("\t", " ")
     lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
     return [line for line in lines if line]
 
@@ -99,7 +100,10 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
 
 def _edge_indexes(lines: list[str]) -> list[int]:
     n = len(lines)
-    return sorted(set(range(min(_EDGE_LINES, n))) | set(range(max(n - _EDGE_LINES, 0), n)))
+    # A short page (a slide, a figure page) is mostly edge: look at fewer of its lines, and
+    # at none of a page of one to three lines, where a header could not be told from the body.
+    k = min(_EDGE_LINES, n // 4)
+    return sorted(set(range(min(k, n))) | set(range(max(n - k, 0), n)))
 
 
 def _repeated_keys(pages: list[list[str]], edges: list[list[int]]) -> set[str]:
@@ -125,7 +129,7 @@ def _page_number_lines(pages: list[list[str]], edges: list[list[int]]) -> dict[i
     for hits in found.values():
         if len({page for page, _ in hits}) >= 2:
             for page_index, i in hits:
-                result.setdefault(page_index, set()).add(i)
+                result.setdefault(page_index, {i})  # one page number per page: the first
     return result
 
 
@@ -165,13 +169,21 @@ class _Evidence:
     def _keeps_hyphen(self, left: str, right: str) -> bool:
         if not (left[-1].isalpha() and right[0].isalpha()):
             return True  # "482-5", "2-phenylethyl": numbers and chemistry keep the hyphen
-        if right[0].isupper():
-            return True  # "BERT-Base", "non-English"
         # Only the letters next to the break matter: "(co" + "operate" -> "cooperate".
-        left_part = _WORD.findall(left)[-1].lower() if _WORD.findall(left) else left.lower()
-        right_part = _WORD.findall(right)[0].lower() if _WORD.findall(right) else right.lower()
+        left_part = _WORD.findall(left)[-1].lower()
+        right_part = _WORD.findall(right)[0].lower()
         joined = self.words[left_part + right_part]
         hyphenated = self.compounds[f"{left_part}-{right_part}"]
         if joined or hyphenated:
-            return hyphenated > joined
-        return left_part in _HYPHEN_PREFIXES or right_part in _HYPHEN_SUFFIXES
+            return hyphenated > joined  # "GRO-BID" -> "GROBID" when it is spelled so elsewhere
+        if right[0].isupper():
+            return True  # "BERT-Base", "non-English"
+        if left_part in _HYPHEN_PREFIXES or right_part in _HYPHEN_SUFFIXES:
+            return True
+        # Two long halves that are words of this document: "automatically-detected".
+        return (
+            len(left_part) >= 6
+            and len(right_part) >= 5
+            and self.words[left_part] > 0
+            and self.words[right_part] > 0
+        )

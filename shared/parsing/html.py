@@ -57,9 +57,6 @@ class _TextCollector(HTMLParser):
             if alt:
                 self.parts.append(f" {alt} ")
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self._break_for(tag)
-
     def handle_endtag(self, tag: str) -> None:
         if tag == "title":
             self._in_title = False
@@ -81,7 +78,7 @@ class _TextCollector(HTMLParser):
         if self._in_h1:
             self.h1_parts.append(data)
         # Source line breaks are layout only, except inside <pre>.
-        self.parts.append(data if self._pre_depth else " ".join(data.split(None)) + _tail(data))
+        self.parts.append(data if self._pre_depth else _collapse(data))
 
     def _break_for(self, tag: str) -> None:
         if tag in _BLOCKS:
@@ -90,9 +87,14 @@ class _TextCollector(HTMLParser):
             self.parts.append(" ")
 
 
-def _tail(data: str) -> str:
-    # Keep one space where the source had whitespace at the start or end of a text run.
-    return " " if data[-1:].isspace() else ""
+def _collapse(data: str) -> str:
+    """Runs of whitespace to one space, keeping one at either end where the source had it."""
+    words = " ".join(data.split())
+    if not words:
+        return " " if data else ""
+    head = " " if data[:1].isspace() else ""
+    tail = " " if data[-1:].isspace() else ""
+    return f"{head}{words}{tail}"
 
 
 def parse_html(data: bytes, *, fallback_title: str) -> ParsedDocument:

@@ -8,6 +8,7 @@ and the only one to recover the damaged edge-case file without a cross-reference
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Sequence
@@ -22,8 +23,17 @@ from .title import meaningful_title, pdf_heading
 
 __all__ = ["parse_pdf"]
 
-# pdfium is not thread-safe; one document at a time per process.
+# pdfium is not thread-safe: one document at a time per process. A forked child gets a fresh
+# lock, as another thread of the parent may have held this one at the fork.
 _PDFIUM_LOCK = threading.Lock()
+
+
+def _new_lock_after_fork() -> None:
+    global _PDFIUM_LOCK
+    _PDFIUM_LOCK = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_lock_after_fork)
 
 
 def parse_pdf(path: Path, *, passwords: Sequence[str] = (), max_pages: int) -> ParsedDocument:

@@ -138,7 +138,9 @@ class EdgeStore:
     def _index_doc_id(shard: qe.EdgeShard) -> None:
         # Facets (doc_ids) need a keyword index, and it keeps delete-by-document cheap.
         if "doc_id" not in shard.info().payload_schema:
-            shard.update(qe.UpdateOperation.create_field_index("doc_id", qe.PayloadSchemaType.Keyword))
+            shard.update(
+                qe.UpdateOperation.create_field_index("doc_id", qe.PayloadSchemaType.Keyword)
+            )
 
     def _dense_size(self, corpus: str) -> int | None:
         try:
@@ -177,7 +179,10 @@ class EdgeStore:
             qe.Point(
                 id=p.id,
                 vector=(
-                    {DENSE: list(p.dense), SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values)}
+                    {
+                        DENSE: list(p.dense),
+                        SPARSE: qe.SparseVector(p.sparse.indices, p.sparse.values),
+                    }
                     if p.sparse.indices
                     else {DENSE: list(p.dense)}  # a chunk of stop words only: no BM25 vector
                 ),

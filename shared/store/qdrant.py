@@ -131,7 +131,9 @@ class QdrantStore:
                 vector=(
                     {
                         DENSE: list(p.dense),
-                        SPARSE: models.SparseVector(indices=p.sparse.indices, values=p.sparse.values),
+                        SPARSE: models.SparseVector(
+                            indices=p.sparse.indices, values=p.sparse.values
+                        ),
                     }
                     if p.sparse.indices
                     else {DENSE: list(p.dense)}  # a chunk of stop words only: no BM25 vector
@@ -189,7 +191,11 @@ class QdrantStore:
 
         def run() -> list[StoredHit]:
             response = self._client.query_points(
-                name, query=query, using=using, limit=limit, with_payload=True,
+                name,
+                query=query,
+                using=using,
+                limit=limit,
+                with_payload=True,
                 search_params=params,
             )
             return _hits(response.points)

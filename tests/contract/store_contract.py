@@ -229,9 +229,8 @@ class StoreContract:
         store.ensure_corpus("papers", dim=DIM)
         point = chunk("papers", "d1", 0, text="genes")
         store.upsert("papers", [point])
-        for hit in (
-            store.search_dense("papers", point.dense, limit=1)
-            + store.search_sparse("papers", ENCODER.encode_query("gene"), limit=1)
+        for hit in store.search_dense("papers", point.dense, limit=1) + store.search_sparse(
+            "papers", ENCODER.encode_query("gene"), limit=1
         ):
             assert isinstance(hit.id, str)
             assert hit.id == point.id == str(uuid.UUID(hit.id))
@@ -266,7 +265,9 @@ class StoreContract:
         store.ensure_corpus("papers", dim=DIM)
         empty = chunk("papers", "d1", 0, text="and the of", dense=unit(1.0))
         assert empty.sparse.indices == []
-        store.upsert("papers", [empty, chunk("papers", "d1", 1, text="genes", dense=unit(0.0, 1.0))])
+        store.upsert(
+            "papers", [empty, chunk("papers", "d1", 1, text="genes", dense=unit(0.0, 1.0))]
+        )
         assert store.count("papers") == 2
         assert store.search_dense("papers", unit(1.0), limit=1)[0].id == empty.id
         assert ids(store.search_sparse("papers", ENCODER.encode_query("genes"), limit=5)) == [
@@ -352,7 +353,9 @@ class StoreContract:
             try:
                 for batch in range(10):
                     doc = f"w{batch}"
-                    store.upsert("papers", [chunk("papers", doc, i, text="gene") for i in range(20)])
+                    store.upsert(
+                        "papers", [chunk("papers", doc, i, text="gene") for i in range(20)]
+                    )
                     if batch % 3 == 2:
                         store.delete_documents("papers", [f"w{batch - 1}"])
             except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
@@ -369,7 +372,9 @@ class StoreContract:
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)
 
-        threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(3)]
+        threads = [threading.Thread(target=write)] + [
+            threading.Thread(target=read) for _ in range(3)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -386,14 +391,17 @@ class PersistentStoreContract:
     ) -> None:
         store.ensure_corpus("papers", dim=DIM)
         store.ensure_corpus("notes", dim=DIM)
-        points = [chunk("papers", doc, 0, text=t, dense=unit(1.0, i)) for i, (doc, t) in
-                  enumerate(ABSTRACTS.items())]
+        points = [
+            chunk("papers", doc, 0, text=t, dense=unit(1.0, i))
+            for i, (doc, t) in enumerate(ABSTRACTS.items())
+        ]
         store.upsert("papers", points)
         store.delete_documents("papers", ["d-sleep"])
         store.drop_corpus("notes")
         before_dense = store.search_dense("papers", unit(1.0), limit=10)
-        before_sparse = store.search_sparse("papers", ENCODER.encode_query("gene expression"),
-                                            limit=10)
+        before_sparse = store.search_sparse(
+            "papers", ENCODER.encode_query("gene expression"), limit=10
+        )
         store.close()
 
         reopened = store_factory()
@@ -403,8 +411,9 @@ class PersistentStoreContract:
         after_dense = reopened.search_dense("papers", unit(1.0), limit=10)
         assert ids(after_dense) == ids(before_dense)
         assert after_dense[0].payload == before_dense[0].payload
-        after_sparse = reopened.search_sparse("papers", ENCODER.encode_query("gene expression"),
-                                              limit=10)
+        after_sparse = reopened.search_sparse(
+            "papers", ENCODER.encode_query("gene expression"), limit=10
+        )
         assert ids(after_sparse) == ids(before_sparse)
         assert [h.score for h in after_sparse] == pytest.approx([h.score for h in before_sparse])
         # and it still takes writes

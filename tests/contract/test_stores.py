@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,12 +89,56 @@ class TestEdgeStore(StoreContract, PersistentStoreContract):
         assert store.count("papers") == 1
         assert store.search_sparse("papers", ENCODER.encode_query("gene"), limit=1)
 
-    def test_a_shard_is_owned_by_one_store_at_a_time(self, tmp_path: Path, store: EdgeStore) -> None:
+    def test_a_shard_is_owned_by_one_store_at_a_time(
+        self, tmp_path: Path, store: EdgeStore
+    ) -> None:
         store.ensure_corpus("papers", dim=DIM)
         intruder = EdgeStore(tmp_path / "edge")
         with pytest.raises(Exception, match="WAL"):
             intruder.count("papers")
         intruder.close()
+
+    def test_close_and_drop_wait_for_queries_in_flight(self, store: EdgeStore) -> None:
+        # Unguarded, a query racing close() fails with "Shard is not initialized".
+        store.ensure_corpus("papers", dim=DIM)
+        store.ensure_corpus("notes", dim=DIM)
+        for corpus in ("papers", "notes"):
+            store.upsert(corpus, [chunk(corpus, f"d{i}", 0, text="gene") for i in range(200)])
+        errors: list[BaseException] = []
+        stop = threading.Event()
+
+        def query(corpus: str) -> None:
+            try:
+                while not stop.is_set():
+                    store.search_dense(corpus, unit(1.0), limit=5)
+                    store.search_sparse(corpus, ENCODER.encode_query("gene"), limit=5)
+                    store.count(corpus)
+            except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+                errors.append(exc)
+
+        def write(corpus: str, offset: int) -> None:
+            try:
+                for batch in range(20):
+                    doc = f"w{offset + batch}"
+                    store.upsert(corpus, [chunk(corpus, doc, i, text="gene") for i in range(10)])
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        readers = [threading.Thread(target=query, args=(c,)) for c in ("papers", "notes") * 2]
+        writers = [threading.Thread(target=write, args=("papers", n * 100)) for n in range(2)]
+        for thread in readers + writers:
+            thread.start()
+        for _ in range(5):
+            store.close()  # shards reopen on the next query
+        for thread in writers:
+            thread.join(timeout=60)
+        store.drop_corpus("notes")
+        stop.set()
+        for thread in readers:
+            thread.join(timeout=60)
+        assert not errors, errors
+        assert store.count("papers") == 200 + 2 * 20 * 10  # two writers at once: nothing lost
+        assert store.corpora() == ["papers"] and store.count("notes") == 0
 
     def test_optimize_keeps_results(self, store: EdgeStore) -> None:
         store.ensure_corpus("papers", dim=DIM)
@@ -164,7 +209,9 @@ class TestQdrantServer(StoreContract):
     @pytest.fixture
     def store(self, qdrant_server: str, opened: list[VectorStore]) -> Iterator[VectorStore]:
         # A fresh prefix per test: isolated collections on the shared server.
-        store = QdrantStore(QdrantClient(url=qdrant_server), collection_prefix=f"t{uuid.uuid4().hex[:12]}_")
+        store = QdrantStore(
+            QdrantClient(url=qdrant_server), collection_prefix=f"t{uuid.uuid4().hex[:12]}_"
+        )
         opened.append(store)
         yield store
         for corpus in store.corpora():
@@ -173,7 +220,11 @@ class TestQdrantServer(StoreContract):
     def test_doc_id_is_indexed(self, store: QdrantStore, qdrant_server: str) -> None:
         store.ensure_corpus("papers", dim=DIM)
         client = QdrantClient(url=qdrant_server)
-        collection = next(c.name for c in client.get_collections().collections if c.name.endswith("papers") and c.name.startswith(store._prefix))  # noqa: SLF001
+        collection = next(
+            c.name
+            for c in client.get_collections().collections
+            if c.name.endswith("papers") and c.name.startswith(store._prefix)
+        )
         assert "doc_id" in (client.get_collection(collection).payload_schema or {})
         client.close()
 
@@ -212,7 +263,9 @@ def test_factory_client_engine_uses_local_mode(tmp_path: Path) -> None:
 
 
 def test_unreachable_server_is_unhealthy() -> None:
-    store = QdrantStore(QdrantClient(url="http://127.0.0.1:9", timeout=1, check_compatibility=False))
+    store = QdrantStore(
+        QdrantClient(url="http://127.0.0.1:9", timeout=1, check_compatibility=False)
+    )
     try:
         assert store.healthy() is False
     finally:

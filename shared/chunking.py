@@ -1,0 +1,193 @@
+"""Pages to chunks the embedding model reads whole: sentence-aware, overlapping, page-bound.
+
+Each page is tokenised once, with character offsets; all packing then happens on token
+indices, so a chunk's size is known without tokenising it again. A chunk ends where a sentence
+ends when one lies in its second half, else at a word, and only a single word longer than a
+whole chunk is cut between word pieces (its pieces are then re-counted). Neighbours on a page
+share about `overlap_tokens` word pieces, starting at a sentence or word start.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shared.documents import Chunk, ParsedDocument
+
+__all__ = ["Chunker"]
+
+# A sentence ends at . ! ? (and closing quotes/brackets) before a capital, digit or opening
+# mark, or at a blank line; `next` is where the following sentence starts. The period of a
+# common abbreviation or an initial ("et al.", "Fig.", "S.") does not end one.
+_SENTENCE_BREAK = re.compile(
+    r"""(?P<stop>[.!?]["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])|\n[^\S\n]*\n\s*"""
+)
+_ABBREVIATION = re.compile(
+    r"(?:\b(?:e\.g|i\.e|et al|etc|cf|vs|viz|approx|fig|figs|eq|eqs|ref|refs|sec|tab|no|vol|"
+    r"pp|dr|mr|mrs|ms|prof|st|jr|inc|ltd|resp|ca|al)\.|(?<![\w.])[A-Z]\.)[\"'”’)\]]*$",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Tokens:
+    """One page's word pieces: character spans and where words start."""
+
+    starts: list[int]
+    ends: list[int]
+    word_start: list[bool]  # token i begins a new pre-tokenised word
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+class Chunker:
+    """Split documents into chunks of at most `max_tokens` word pieces (no special tokens)."""
+
+    def __init__(self, *, tokenizer: Any, max_tokens: int, overlap_tokens: int) -> None:
+        if max_tokens < 1:
+            raise ValueError("max_tokens must be at least 1")
+        if not 0 <= overlap_tokens < max_tokens:
+            raise ValueError("overlap_tokens must be at least 0 and smaller than max_tokens")
+        self.max_tokens = max_tokens
+        self.overlap_tokens = overlap_tokens
+        self._encoder = _plain_encoder(tokenizer)
+
+    @classmethod
+    def from_model_path(
+        cls, path: str | Path, *, max_tokens: int, overlap_tokens: int
+    ) -> Chunker:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+        return cls(tokenizer=tokenizer, max_tokens=max_tokens, overlap_tokens=overlap_tokens)
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces in `text`, without special tokens: what `Chunk.n_tokens` counts."""
+        return len(self._encoder.encode(text, add_special_tokens=False).ids)
+
+    def chunk(self, doc: ParsedDocument) -> list[Chunk]:
+        chunks: list[Chunk] = []
+        for page in doc.pages:
+            for start, end, n_tokens in self._page_spans(page.text):
+                chunks.append(
+                    Chunk(
+                        index=len(chunks),
+                        page=page.number,
+                        char_start=start,
+                        char_end=end,
+                        text=page.text[start:end],
+                        n_tokens=n_tokens,
+                    )
+                )
+        return chunks
+
+    # --- one page ---------------------------------------------------------------------------
+
+    def _page_spans(self, text: str) -> list[tuple[int, int, int]]:
+        """(char_start, char_end, n_tokens) of each chunk of one page's text."""
+        if not text.strip():
+            return []
+        tokens = self._tokens(text)
+        n = len(tokens)
+        if n == 0:
+            return []
+        sentence_starts = _sentence_start_tokens(text, tokens)
+        spans: list[tuple[int, int, int]] = []
+        start = 0
+        while start < n:
+            end = self._chunk_end(start, tokens, sentence_starts)
+            char_start, char_end = tokens.starts[start], tokens.ends[end - 1]
+            n_tokens = end - start
+            if not (tokens.word_start[start] and (end == n or tokens.word_start[end])):
+                # Cut inside a word: its pieces change when tokenised alone. Re-count, and
+                # shrink until the true count fits.
+                n_tokens = self.count_tokens(text[char_start:char_end])
+                while n_tokens > self.max_tokens and end - start > 1:
+                    end -= 1
+                    char_end = tokens.ends[end - 1]
+                    n_tokens = self.count_tokens(text[char_start:char_end])
+            spans.append((char_start, char_end, n_tokens))
+            if end >= n:
+                break
+            start = self._next_start(start, end, tokens, sentence_starts)
+        return spans
+
+    def _tokens(self, text: str) -> _Tokens:
+        encoding = self._encoder.encode(text, add_special_tokens=False)
+        starts: list[int] = []
+        ends: list[int] = []
+        word_start: list[bool] = []
+        previous_word = None
+        for (start, end), word in zip(encoding.offsets, encoding.word_ids, strict=True):
+            if end <= start:  # nothing of the text (should not happen without specials)
+                continue
+            starts.append(start)
+            ends.append(end)
+            word_start.append(word != previous_word or word is None)
+            previous_word = word
+        return _Tokens(starts, ends, word_start)
+
+    def _chunk_end(self, start: int, tokens: _Tokens, sentence_starts: list[int]) -> int:
+        """Token index just past the chunk that begins at token `start`."""
+        limit = start + self.max_tokens
+        if limit >= len(tokens):
+            return len(tokens)
+        # The last sentence start that still fits, if it leaves the chunk at least half full.
+        i = bisect.bisect_right(sentence_starts, limit) - 1
+        if i >= 0 and sentence_starts[i] >= start + max(self.max_tokens // 2, 1):
+            return sentence_starts[i]
+        for end in range(limit, start, -1):  # else the last word start that fits
+            if tokens.word_start[end]:
+                return end
+        return limit  # one word longer than a whole chunk: cut between its pieces
+
+    def _next_start(
+        self, start: int, end: int, tokens: _Tokens, sentence_starts: list[int]
+    ) -> int:
+        """Where the next chunk begins: about `overlap_tokens` before `end`."""
+        if self.overlap_tokens == 0:
+            return end
+        target = max(end - self.overlap_tokens, start + 1)
+        # Prefer a sentence start inside the overlap window, then a word start.
+        i = bisect.bisect_left(sentence_starts, target)
+        if i < len(sentence_starts) and sentence_starts[i] < end:
+            return sentence_starts[i]
+        for candidate in range(target, end):
+            if tokens.word_start[candidate]:
+                return candidate
+        return end
+
+
+def _sentence_start_tokens(text: str, tokens: _Tokens) -> list[int]:
+    """Sorted token indices at which a new sentence starts (never 0)."""
+    result: list[int] = []
+    for match in _SENTENCE_BREAK.finditer(text):
+        if match.group("stop") is not None:
+            before = text[max(0, match.start() - 12) : match.end("stop")]
+            if _ABBREVIATION.search(before):
+                continue
+        index = bisect.bisect_left(tokens.starts, match.end())
+        if 0 < index < len(tokens) and (not result or result[-1] != index):
+            result.append(index)
+    return result
+
+
+def _plain_encoder(tokenizer: Any) -> Any:
+    """The fast tokenizer's Rust backend, with any truncation or padding switched off.
+
+    Model repos often save `tokenizer.json` with truncation at 128 and padding on; a chunker
+    that inherited those would count wrong and cut pages short.
+    """
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        raise TypeError("Chunker needs a fast (Rust-backed) Hugging Face tokenizer")
+    from tokenizers import Tokenizer
+
+    encoder = Tokenizer.from_str(backend.to_str())
+    encoder.no_truncation()
+    encoder.no_padding()
+    return encoder

@@ -41,38 +41,50 @@ COLUMN_PASSAGES: list[tuple[str, int, str]] = [
     (
         "2020.acl-main.447.pdf",
         1,
-        "Academic papers are an increasingly important textual domain for natural language "
-        "processing (NLP) research.",
+        (
+            "Academic papers are an increasingly important textual domain for natural language "
+            "processing (NLP) research."
+        ),
     ),
     (
         "2020.acl-main.447.pdf",
         1,
-        "We focus on bibliometrically-enhanced derivations of these corpora, such as the ACL "
-        "Anthology Network",
+        (
+            "We focus on bibliometrically-enhanced derivations of these corpora, such as the ACL "
+            "Anthology Network"
+        ),
     ),
     (
         "naacl06-shinyama.pdf",
         2,
-        "In Unrestricted Relation Discovery, the discovery process (i.e. creating new tables) "
-        "can be formulated as a clustering task.",
+        (
+            "In Unrestricted Relation Discovery, the discovery process (i.e. creating new tables) "
+            "can be formulated as a clustering task."
+        ),
     ),
     (
         "test2.pdf",
         2,
-        "Developing an in-depth understanding of the disease in patients is a fundamental aspect "
-        "of therapy and essential for adherence to self-management practices [7].",
+        (
+            "Developing an in-depth understanding of the disease in patients is a fundamental aspect "
+            "of therapy and essential for adherence to self-management practices [7]."
+        ),
     ),
     (
         "test1.pdf",
         2,
-        "Pharmacologic anticoagulation using LMWHs is the recommended primary "
-        "thromboprophylaxis modality in trauma patients.",
+        (
+            "Pharmacologic anticoagulation using LMWHs is the recommended primary "
+            "thromboprophylaxis modality in trauma patients."
+        ),
     ),
     (
         "example3.pdf",
         2,
-        "RXP407 is a phosphinic peptidomimetic ACE inhibitor that displays approximately three "
-        "orders of magnitude N-selectivity [32].",
+        (
+            "RXP407 is a phosphinic peptidomimetic ACE inhibitor that displays approximately three "
+            "orders of magnitude N-selectivity [32]."
+        ),
     ),
 ]
 
@@ -92,9 +104,8 @@ def extract_pypdf(path: Path, password: str | None = None) -> list[str]:
     import pypdf
 
     reader = pypdf.PdfReader(path)
-    if reader.is_encrypted:
-        if not password or not reader.decrypt(password):
-            raise PermissionError("encrypted")
+    if reader.is_encrypted and (not password or not reader.decrypt(password)):
+        raise PermissionError("encrypted")
     return [page.extract_text() or "" for page in reader.pages]
 
 
@@ -156,9 +167,7 @@ def light_clean(text: str) -> str:
 def is_joined(word: str, dictionary: set[str]) -> bool:
     if len(word) < 7 or word in dictionary:
         return False
-    return any(
-        word[:i] in dictionary and word[i:] in dictionary for i in range(3, len(word) - 2)
-    )
+    return any(word[:i] in dictionary and word[i:] in dictionary for i in range(3, len(word) - 2))
 
 
 def quality(texts: list[str], dictionary: set[str]) -> dict[str, float]:

@@ -32,20 +32,36 @@ class Answerer:
             res.redis, res.keys, tier="answers", ttl_s=res.settings.cache.answer_ttl_s
         )
 
+    @property
+    def cache(self) -> ResultCache:
+        return self._cache
+
+    def cache_parts(self, *, question: str, top_k: int) -> tuple[Any, ...]:
+        return (normalise_query(question), top_k, ANSWERER, self._retriever.fusion_settings())
+
     def ask(
-        self, *, corpus: str, question: str, top_k: int = 5, use_cache: bool = True
+        self,
+        *,
+        corpus: str,
+        question: str,
+        top_k: int = 5,
+        use_cache: bool = True,
+        seen_version: int | None = None,
     ) -> dict[str, Any]:
+        """The answer; `seen_version` says the caller already looked the cache up and missed."""
         info = CacheInfo()
         if not use_cache:
-            return {**self._answer(corpus, question, top_k, info, use_cache=False),
-                    "cache_info": info.as_dict()}
-        version = self._res.catalog.version(corpus)
-        key = self._cache.key(corpus, version, normalise_query(question), top_k, ANSWERER,
-                              self._retriever.fusion_settings())
-        cached = self._cache.get(key)
-        if cached is not None:
-            info.answer_hit = True
-            return {**cached, "cache_info": info.as_dict()}
+            answer = self._answer(corpus, question, top_k, info, use_cache=False)
+            return {**answer, "cache_info": info.as_dict()}
+        parts = self.cache_parts(question=question, top_k=top_k)
+        if seen_version is None:
+            version, cached = self._cache.lookup(corpus, *parts)
+            if cached is not None:
+                info.answer_hit = True
+                return {**json.loads(cached), "cache_info": info.as_dict()}
+        else:
+            version = seen_version
+        key = self._cache.key(corpus, version, *parts)
 
         def compute() -> dict[str, Any]:
             answer = self._answer(corpus, question, top_k, info, use_cache=True)
@@ -54,7 +70,7 @@ class Answerer:
             return answer
 
         def lookup() -> dict[str, Any] | None:
-            raw = self._res.redis.get(key)
+            raw = self._cache.get(key)
             return None if raw is None else json.loads(raw)
 
         answer, computed = single_flight(

@@ -28,7 +28,7 @@ _SENTENCE_BREAK = re.compile(
 _ABBREVIATION = re.compile(
     r"(?:\b(?:e\.g|i\.e|et al|etc|cf|vs|viz|approx|fig|figs|eq|eqs|ref|refs|sec|tab|no|vol|"
     r"pp|dr|mr|mrs|ms|prof|st|jr|inc|ltd|resp|ca|al)\.|(?<![\w.])[A-Z]\.)[\"'”’)\]]*$",
-    re.I,
+    re.IGNORECASE,
 )
 
 
@@ -57,9 +57,7 @@ class Chunker:
         self._encoder = _plain_encoder(tokenizer)
 
     @classmethod
-    def from_model_path(
-        cls, path: str | Path, *, max_tokens: int, overlap_tokens: int
-    ) -> Chunker:
+    def from_model_path(cls, path: str | Path, *, max_tokens: int, overlap_tokens: int) -> Chunker:
         from transformers import AutoTokenizer
 
         tokenizer = AutoTokenizer.from_pretrained(str(path))
@@ -113,7 +111,12 @@ class Chunker:
             spans.append((char_start, char_end, n_tokens))
             if end >= n:
                 break
-            start = self._next_start(start, end, tokens, sentence_starts)
+            next_start = self._next_start(start, end, tokens, sentence_starts)
+            if self._chunk_end(next_start, tokens, sentence_starts) <= end:
+                # The overlap would make a chunk that stops where this one did (the next word
+                # is too long to join it): start right after this chunk instead.
+                next_start = end
+            start = next_start
         return spans
 
     def _tokens(self, text: str) -> _Tokens:
@@ -145,9 +148,7 @@ class Chunker:
                 return end
         return limit  # one word longer than a whole chunk: cut between its pieces
 
-    def _next_start(
-        self, start: int, end: int, tokens: _Tokens, sentence_starts: list[int]
-    ) -> int:
+    def _next_start(self, start: int, end: int, tokens: _Tokens, sentence_starts: list[int]) -> int:
         """Where the next chunk begins: about `overlap_tokens` before `end`."""
         if self.overlap_tokens == 0:
             return end

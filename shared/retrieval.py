@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 import numpy as np
 
 from shared.cache import ResultCache
+from shared.cache.flight import single_flight
 from shared.errors import InvalidRequestError
 from shared.fusion import convex_fusion, reciprocal_rank_fusion
 from shared.resources import Resources
@@ -80,20 +82,47 @@ class Retriever:
         if not query.strip():
             raise InvalidRequestError("query: must not be empty")
         info = info or CacheInfo()
-        # Read the version before searching: a result is never cached under a newer version
-        # than the data it was computed from.
-        version = self._res.catalog.version(corpus)
-        key = self._cache.key(corpus, version, mode, normalise_query(query), top_k,
-                              self.fusion_settings())
+        parts = self.cache_parts(mode=mode, query=query, top_k=top_k)
         if use_cache:
-            cached = self._cache.get(key)
+            # The version is read with the lookup, before searching: a result is never
+            # cached under a newer version than the data it was computed from.
+            version, cached = self._cache.lookup(corpus, *parts)
             if cached is not None:
                 info.retrieval_hit = True
-                return SearchOutcome(results=cached, cache_info=info, version=version)
-        results = self._search_uncached(corpus, query, mode, top_k, info, use_cache=use_cache)
-        if use_cache:
-            self._cache.put(key, results)
+                return SearchOutcome(results=json.loads(cached), cache_info=info, version=version)
+        else:
+            version = self._res.catalog.version(corpus)
+        if not use_cache:
+            results = self._search_uncached(corpus, query, mode, top_k, info, use_cache=False)
+            return SearchOutcome(results=results, cache_info=info, version=version)
+        key = self._cache.key(corpus, version, *parts)
+
+        def compute() -> list[dict[str, Any]]:
+            found = self._search_uncached(corpus, query, mode, top_k, info, use_cache=True)
+            self._cache.put(key, found)
+            self._res.redis.hincrby(self._res.keys.cache_stats("retrieval"), "computed", 1)
+            return found
+
+        def lookup() -> list[dict[str, Any]] | None:
+            raw = self._cache.get(key)
+            return None if raw is None else json.loads(raw)
+
+        results, computed = single_flight(
+            self._res.redis,
+            flight_key=self._res.keys.flight(key.rsplit(":", 1)[-1]),
+            lookup=lookup,
+            compute=compute,
+            timeout_s=self._res.settings.cache.flight_timeout_s,
+        )
+        info.retrieval_hit = not computed
         return SearchOutcome(results=results, cache_info=info, version=version)
+
+    def cache_parts(self, *, mode: str, query: str, top_k: int) -> tuple[Any, ...]:
+        return (mode, normalise_query(query), top_k, self.fusion_settings())
+
+    @property
+    def cache(self) -> ResultCache:
+        return self._cache
 
     def _search_uncached(
         self, corpus: str, query: str, mode: str, top_k: int, info: CacheInfo, *, use_cache: bool

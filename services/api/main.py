@@ -7,12 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from services.api.context import ApiContext
 from services.api.errors import install_error_handlers
 from services.api.routes import cache, corpora, health, ingest, search, ui
 from shared.answer import Answerer
+from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.celery_app import CeleryDispatcher, make_celery
 from shared.embedding import threads_for
 from shared.resources import Resources
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             consumer = IndexConsumer(res)
             consumer.start()
         retriever = Retriever(res)
+        aredis = aioredis.Redis.from_url(settings.redis_url)
+        app.state.lookup_script = aredis.register_script(LOOKUP_SCRIPT)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             watchdog.cancel()
+            await aredis.aclose()
             if consumer is not None:
                 consumer.stop()
             res.close()

@@ -52,11 +52,14 @@ class CacheStats:
             "hits": hits,
             "misses": misses,
             "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
+            "computed": int(counters.get(b"computed", 0)),
         }
 
     def all(self) -> dict[str, Any]:
         tiers = {t: self.tier(t) for t in TIERS}
-        totals = {f: sum(t[f] for t in tiers.values()) for f in ("keys", "bytes", "hits", "misses")}
+        totals = {
+            f: sum(t[f] for t in tiers.values()) for f in ("keys", "bytes", "hits", "misses")
+        }
         lookups = totals["hits"] + totals["misses"]
         totals["hit_rate"] = round(totals["hits"] / lookups, 4) if lookups else 0.0
         return {"tiers": tiers, "totals": totals}
@@ -75,31 +78,48 @@ class CacheStats:
         return removed
 
 
+# One round trip for a lookup: read the corpus version, then the entry stored under it, and
+# count the hit or miss. (Keys are built inside the script: fine on one Redis, not a Cluster.)
+LOOKUP_SCRIPT = """
+local version = redis.call('GET', KEYS[1]) or '0'
+local value = redis.call('GET', ARGV[1] .. version .. ':' .. ARGV[2])
+if value then
+  redis.call('HINCRBY', KEYS[2], 'hits', 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'misses', 1)
+end
+return {version, value}
+"""
+
+
 class ResultCache:
-    """A JSON tier (retrieval or answers) with a TTL."""
+    """A JSON tier (retrieval or answers): entries live under the corpus version they saw."""
 
     def __init__(self, client: redis.Redis, keys: Keys, *, tier: str, ttl_s: int) -> None:
         self._r = client
         self._k = keys
         self.tier = tier
         self._ttl = ttl_s
-        self._stats = CacheStats(client, keys)
+        self._lookup = client.register_script(LOOKUP_SCRIPT)
 
-    def key(self, *parts: Any) -> str:
-        return self._k.cache(self.tier, digest(*parts))
+    def lookup_args(self, corpus: str, *parts: Any) -> tuple[list[str], list[str]]:
+        """KEYS and ARGV of LOOKUP_SCRIPT (also used by the API's async fast path)."""
+        return (
+            [self._k.corpus_version(corpus), self._k.cache_stats(self.tier)],
+            [self._k.cache(self.tier, f"{corpus}:"), digest(*parts)],
+        )
 
-    def get(self, key: str) -> Any | None:
-        raw = self._r.get(key)
-        if raw is None:
-            self._stats.count(self.tier, misses=1)
-            return None
-        self._stats.count(self.tier, hits=1)
-        return json.loads(raw)
+    def key(self, corpus: str, version: int, *parts: Any) -> str:
+        return self._k.cache(self.tier, f"{corpus}:{version}:{digest(*parts)}")
 
-    def get_raw(self, key: str) -> bytes | None:
-        raw = self._r.get(key)
-        self._stats.count(self.tier, hits=int(raw is not None), misses=int(raw is None))
-        return raw
+    def lookup(self, corpus: str, *parts: Any) -> tuple[int, bytes | None]:
+        """(the corpus version now, the entry cached under it or None), counting hit/miss."""
+        keys, args = self.lookup_args(corpus, *parts)
+        version, value = self._lookup(keys=keys, args=args)
+        return int(version), value
+
+    def get(self, key: str) -> bytes | None:
+        return self._r.get(key)  # type: ignore[no-any-return]
 
     def put(self, key: str, value: Any) -> bytes:
         raw = json.dumps(value, separators=(",", ":")).encode()

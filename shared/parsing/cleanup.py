@@ -30,17 +30,69 @@ _PLAIN_BREAK = re.compile(r"([^\W\d_]+)-\n([^\W\d_]+)")
 
 # Compound parts that keep their hyphen when the document gives no evidence either way.
 _HYPHEN_PREFIXES = frozenset(
-    "self non cross multi semi well state large small high low long short fine two three "
-    "four open end user data task domain human machine rule model".split()
+    [
+        "self",
+        "non",
+        "cross",
+        "multi",
+        "semi",
+        "well",
+        "state",
+        "large",
+        "small",
+        "high",
+        "low",
+        "long",
+        "short",
+        "fine",
+        "two",
+        "three",
+        "four",
+        "open",
+        "end",
+        "user",
+        "data",
+        "task",
+        "domain",
+        "human",
+        "machine",
+        "rule",
+        "model",
+    ]
 )
 _HYPHEN_SUFFIXES = frozenset(
-    "based aware specific level scale style like free related driven grained oriented dependent "
-    "independent only wide trained tuned art shot time world reported source quality".split()
+    [
+        "based",
+        "aware",
+        "specific",
+        "level",
+        "scale",
+        "style",
+        "like",
+        "free",
+        "related",
+        "driven",
+        "grained",
+        "oriented",
+        "dependent",
+        "independent",
+        "only",
+        "wide",
+        "trained",
+        "tuned",
+        "art",
+        "shot",
+        "time",
+        "world",
+        "reported",
+        "source",
+        "quality",
+    ]
 )
 
 _EDGE_LINES = 5  # running headers/footers are looked for in the first and last lines of a page
 _PAGE_NUMBER = re.compile(
-    r"^(?:page\s*)?[-–—(\[]?\s*(\d{1,5})\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,5})?$", re.I
+    r"^(?:page\s*)?[-–—(\[]?\s*(\d{1,5})\s*[-–—)\]]?(?:\s*(?:of|/)\s*\d{1,5})?$", re.IGNORECASE
 )
 _MIN_KEY_LETTERS = 6
 
@@ -89,32 +141,53 @@ def _drop_running_lines(pages: list[list[str]]) -> list[list[str]]:
         return pages
     edges = [_edge_indexes(lines) for lines in pages]
     repeated = _repeated_keys(pages, edges)
-    numbered = _page_number_lines(pages, edges)
+    # A page number is safe to spot even on a short page: it must run with the page.
+    numbered = _page_number_lines(pages, [_edge_indexes(lines, at_least=1) for lines in pages])
     cleaned = []
     for page_index, lines in enumerate(pages):
-        drop = {i for i in edges[page_index] if _line_key(lines[i]) in repeated}
+        drop = {i for i in edges[page_index] if _is_running(_line_key(lines[i]), repeated)}
         drop |= numbered.get(page_index, set())
         cleaned.append([line for i, line in enumerate(lines) if i not in drop])
     return cleaned
 
 
-def _edge_indexes(lines: list[str]) -> list[int]:
+def _is_running(key: str, repeated: set[str]) -> bool:
+    if key in repeated:
+        return True
+    # The same header a little shorter or longer: "Journal 2014" on page 1, then
+    # "Journal 2014 Page 2 of 10" on the others.
+    return len(key) >= 20 and any(
+        (other.startswith(key) or key.startswith(other))
+        and min(len(key), len(other)) >= 0.8 * max(len(key), len(other))
+        for other in repeated
+    )
+
+
+def _edge_indexes(lines: list[str], *, at_least: int = 0) -> list[int]:
     n = len(lines)
     # A short page (a slide, a figure page) is mostly edge: look at fewer of its lines, and
     # at none of a page of one to three lines, where a header could not be told from the body.
-    k = min(_EDGE_LINES, n // 4)
+    k = max(at_least, min(_EDGE_LINES, n // 4))
     return sorted(set(range(min(k, n))) | set(range(max(n - k, 0), n)))
 
 
 def _repeated_keys(pages: list[list[str]], edges: list[list[int]]) -> set[str]:
     n_pages = len(pages)
     # Odd and even pages often carry different headers, so a third of the pages is enough.
-    threshold = 2 if n_pages <= 3 else max(3, math.ceil(0.3 * n_pages))
-    seen: Counter[str] = Counter()
+    threshold = 2 if n_pages <= 6 else max(3, math.ceil(0.3 * n_pages))
+    at_edges: Counter[str] = Counter()
+    anywhere: Counter[str] = Counter()
     for lines, indexes in zip(pages, edges, strict=True):
         keys = {_line_key(lines[i]) for i in indexes}
-        seen.update(k for k in keys if sum(c.isalpha() for c in k) >= _MIN_KEY_LETTERS)
-    return {key for key, count in seen.items() if count >= threshold}
+        at_edges.update(k for k in keys if sum(c.isalpha() for c in k) >= _MIN_KEY_LETTERS)
+        anywhere.update(_line_key(line) for line in lines)
+    # A header is printed once a page; a key found on many more lines than pages is content
+    # whose lines differ only in their numbers ("Layer 3 accuracy 0.91").
+    return {
+        key
+        for key, count in at_edges.items()
+        if count >= threshold and anywhere[key] <= 1.5 * count
+    }
 
 
 def _page_number_lines(pages: list[list[str]], edges: list[list[int]]) -> dict[int, set[int]]:

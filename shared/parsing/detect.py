@@ -20,6 +20,8 @@ FORMATS = ("pdf", "html", "markdown", "text", "jsonl")
 _SNIFF_BYTES = 64 * 1024
 _MAX_JSON_LINE = 16 * 1024 * 1024
 _MARKDOWN_SUFFIXES = {".md", ".markdown", ".mdown", ".mkd"}
+_HTML_SUFFIXES = {".html", ".htm", ".xhtml"}
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
 
 # Formats we recognise but do not read, by their magic bytes.
 _BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
@@ -44,16 +46,16 @@ _BINARY_MAGIC: tuple[tuple[bytes, str], ...] = (
 )
 
 _HTML_START = re.compile(
-    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html)\b", re.I | re.S
+    rb"^\s*(<\?xml[^>]*>\s*)?(<!--.*?-->\s*)*<(!doctype\s+html|html)\b", re.IGNORECASE | re.DOTALL
 )
-_HTML_TAGS = re.compile(rb"<(head|body|title|meta|p|div|h1|h2)\b[^>]*>", re.I)
-_PDF_BODY = re.compile(rb"\d+\s+\d+\s+obj\b|\bendobj\b|\bxref\b|/Type\s*/Page", re.S)
+_HTML_TAGS = re.compile(rb"<(head|body|title|meta|p|div|h1|h2)\b[^>]*>", re.IGNORECASE)
+_PDF_BODY = re.compile(rb"\d+\s+\d+\s+obj\b|\bendobj\b|\bxref\b|/Type\s*/Page", re.DOTALL)
 _MARKDOWN_SIGNALS = (
-    re.compile(r"^#{1,6} \S", re.M),  # ATX heading
-    re.compile(r"^(```|~~~)", re.M),  # fenced code
+    re.compile(r"^#{1,6} \S", re.MULTILINE),  # ATX heading
+    re.compile(r"^(```|~~~)", re.MULTILINE),  # fenced code
     re.compile(r"\[[^\]\n]+\]\([^)\s]+\)"),  # [link](url)
-    re.compile(r"^\s{0,3}([-*+]|\d+\.) \S", re.M),  # list item
-    re.compile(r"^\S.*\n(=+|-+)\s*$", re.M),  # setext heading
+    re.compile(r"^\s{0,3}([-*+]|\d+\.) \S", re.MULTILINE),  # list item
+    re.compile(r"^\S.*\n(=+|-+)\s*$", re.MULTILINE),  # setext heading
     re.compile(r"(\*\*|__)\S[^\n]*?\S\1"),  # **bold**
 )
 
@@ -83,19 +85,28 @@ def detect_format(path: Path | str) -> str:
         )
     if not text.strip():
         raise EmptyFileError()
-    raw = head.lstrip(b"\xef\xbb\xbf")
-    if _HTML_START.match(raw) or len(_HTML_TAGS.findall(head[:4096])) >= 2:
-        kind = "html"
-    elif text.lstrip().startswith("{") and _first_line_is_json_object(path):
-        kind = "jsonl"
-    elif path.suffix.lower() in _MARKDOWN_SUFFIXES or _looks_like_markdown(text):
-        kind = "markdown"
-    else:
-        kind = "text"
+    kind = _text_kind(path, head, text)
     if named_pdf:
         names = {"html": "HTML (a web page?)", "jsonl": "JSON lines"}
         raise UnsupportedFormatError(_seen(names.get(kind, "plain text"), named_pdf=True))
     return kind
+
+
+def _text_kind(path: Path, head: bytes, text: str) -> str:
+    suffix = path.suffix.lower()
+    raw = head.lstrip(b"\xef\xbb\xbf")
+    if _HTML_START.match(raw):
+        return "html"
+    if suffix in _MARKDOWN_SUFFIXES:  # Markdown may embed HTML (<p align="center">, <div>)
+        return "markdown"
+    starts_with_tag = raw.lstrip().startswith(b"<")
+    if suffix in _HTML_SUFFIXES or (starts_with_tag and len(_HTML_TAGS.findall(raw[:4096])) >= 2):
+        return "html"
+    if text.lstrip().startswith("{") and (
+        suffix in _JSONL_SUFFIXES or _first_line_is_json_object(path)
+    ):
+        return "jsonl"  # a named .jsonl with a broken first line: iter_jsonl says which line
+    return "markdown" if _looks_like_markdown(text) else "text"
 
 
 def _seen(what: str, *, named_pdf: bool) -> str:

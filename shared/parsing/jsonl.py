@@ -40,9 +40,7 @@ def _record(raw: bytes, *, line: int) -> ParsedDocument:
             line=line, detail=f"invalid JSON ({error.msg} at column {error.colno})"
         ) from error
     if not isinstance(record, dict):
-        raise BadRecordError(
-            line=line, detail=f"expected a JSON object, got {_json_type(record)}"
-        )
+        raise BadRecordError(line=line, detail=f"expected a JSON object, got {_json_type(record)}")
     external_id = record.get("_id")
     if external_id is None or isinstance(external_id, (dict, list, bool)) or external_id == "":
         raise BadRecordError(line=line, detail='missing "_id" (a string or a number)')
@@ -53,9 +51,7 @@ def _record(raw: bytes, *, line: int) -> ParsedDocument:
     if title is None:
         title = ""
     if not isinstance(title, str):
-        raise BadRecordError(
-            line=line, detail=f'"title" must be a string, got {_json_type(title)}'
-        )
+        raise BadRecordError(line=line, detail=f'"title" must be a string, got {_json_type(title)}')
     metadata = record.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise BadRecordError(

@@ -144,7 +144,7 @@ def _parse_with_pypdf(
             if n_pages > max_pages:
                 raise TooManyPagesError(pages=n_pages, max_pages=max_pages)
             raw_pages = [_pypdf_page_text(page) for page in reader.pages]
-            info = reader.metadata or {}
+            info: dict[str, Any] = dict(reader.metadata or {})
             metadata = {
                 str(key).lstrip("/").lower(): " ".join(str(value).split())
                 for key, value in info.items()

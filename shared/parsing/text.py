@@ -14,14 +14,21 @@ from .title import first_line_title, meaningful_title
 
 __all__ = ["parse_markdown", "parse_text"]
 
-_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(---|\.\.\.)[ \t]*(\n|\Z)", re.S)
-_FRONT_MATTER_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.M | re.I)
-_ATX_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.M)
-_SETEXT_HEADING = re.compile(r"^(\S[^\n]*)\n=+[ \t]*$", re.M)
+_FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?)\n(---|\.\.\.)[ \t]*(\n|\Z)", re.DOTALL)
+_FRONT_MATTER_TITLE = re.compile(r"^title:\s*(.+?)\s*$", re.MULTILINE | re.IGNORECASE)
+_ATX_HEADING = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
+_SETEXT_HEADING = re.compile(r"^(\S[^\n]*)\n=+[ \t]*$", re.MULTILINE)
 _IMAGE = re.compile(r"!\[([^\]\n]*)\]\([^)\n]*\)")
 _LINK = re.compile(r"\[([^\]\n]+)\]\([^)\n]*\)")
-_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
-_REFERENCE_DEFINITION = re.compile(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", re.M)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
+# HTML that Markdown files embed (badges, centred logos), by tag name so code like
+# `List<String>` stays.
+_HTML_TAG = re.compile(
+    r"</?(?:a|b|i|p|br|hr|em|div|img|span|strong|sup|sub|center|details|summary|picture|source|"
+    r"table|thead|tbody|tr|td|th|ul|ol|li|h[1-6])\b[^>\n]*>",
+    re.IGNORECASE,
+)
+_REFERENCE_DEFINITION = re.compile(r"^[ \t]{0,3}\[[^\]\n]+\]:[ \t]*\S+.*$", re.MULTILINE)
 
 
 def _decoded(data: bytes) -> str:
@@ -46,7 +53,7 @@ def parse_markdown(data: bytes, *, fallback_title: str) -> ParsedDocument:
             metadata_title = meaningful_title(found.group(1).strip("'\""))
         source = source[front.end() :]
     title = metadata_title or _first_heading(source) or fallback_title
-    text = _HTML_COMMENT.sub("", source)
+    text = _HTML_TAG.sub(" ", _HTML_COMMENT.sub("", source))
     text = _REFERENCE_DEFINITION.sub("", text)
     text = _IMAGE.sub(r"\1", text)
     text = _LINK.sub(r"\1", text)

@@ -13,17 +13,19 @@ from typing import Any
 __all__ = ["first_line_title", "meaningful_title", "pdf_heading"]
 
 _MAX_TITLE = 300
-_FILE_NAME = re.compile(r"\.(docx?|pdf|tex|dvi|txt|rtf|ps|eps|indd|qxd|odt|pages|md|html?)$", re.I)
+_FILE_NAME = re.compile(
+    r"\.(docx?|pdf|tex|dvi|txt|rtf|ps|eps|indd|qxd|odt|pages|md|html?)$", re.IGNORECASE
+)
 _PLACEHOLDER = re.compile(
     r"^(microsoft (word|powerpoint) - |untitled|title|document\d*$|slide \d+|no title|"
     r"powerpoint presentation|pdf|none|unknown|\s*$)",
-    re.I,
+    re.IGNORECASE,
 )
 # Lines printed large on a first page that are labels, not the title.
 _NOT_A_TITLE = re.compile(
     r"^(arxiv:|https?://|www\.|doi:|\S+@\S+$)|^(research|review|original|short|technical)?\s*"
     r"(article|paper|communication|report|note)s?$|open access",
-    re.I,
+    re.IGNORECASE,
 )
 
 _TOP_FRACTION = 0.33  # where a title may start, as a share of the page height from the top

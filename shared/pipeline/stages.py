@@ -158,9 +158,7 @@ def _read(
     max_bytes = int(limits.max_file_mb * 1024 * 1024)
     size = path.stat().st_size
     if size > max_bytes:
-        raise FileTooLargeError(
-            f"file is {size / 2**20:.1f} MiB, over the limit RAG_MAX_FILE_MB={limits.max_file_mb:g}"
-        )
+        raise FileTooLargeError(size_bytes=size, max_bytes=max_bytes)
     if detect_format(path) == "jsonl":
         out = []
         for doc in iter_jsonl(path):

@@ -172,6 +172,13 @@ def test_detects_formats_by_content(tmp_path: Path) -> None:
     records = '{"_id": "1", "text": "a"}\n{"_id": "2", "text": "b"}\n'
     assert detect_format(write(tmp_path, "corpus.jsonl", records)) == "jsonl"
     assert detect_format(write(tmp_path, "corpus.txt", records)) == "jsonl"
+    broken = '{"_id": "1", "text": \n'
+    assert detect_format(write(tmp_path, "broken.jsonl", broken)) == "jsonl"
+    assert detect_format(write(tmp_path, "broken.txt", broken)) == "text"
+    readme = '<p align="center"><img src="logo.png"></p>\n<div>x</div>\n\n# Project\n'
+    assert detect_format(write(tmp_path, "README.md", readme)) == "markdown"
+    assert detect_format(write(tmp_path, "fragment", "<div><p>Hello</p></div>")) == "html"
+    assert detect_format(write(tmp_path, "talk.txt", "We used <p> and <div> tags.\n")) == "text"
 
 
 def test_pdf_header_after_leading_junk_is_still_pdf(tmp_path: Path) -> None:
@@ -281,6 +288,7 @@ def test_markdown(tmp_path: Path) -> None:
         "# Retrieval Notes\n\n"
         "See [the paper](https://example.org/p.pdf) and ![a chart](c.png).\n"
         "<!-- a comment -->\n"
+        '<p align="center"><img src="logo.png"></p> Uses List<String> in code.\n'
         "## Details\n\nMore text.\n"
     )
     doc = parse_file(write(tmp_path, "notes.md", source), **LIMITS)
@@ -290,6 +298,8 @@ def test_markdown(tmp_path: Path) -> None:
     assert "See the paper and a chart." in text
     assert "https://" not in text and "comment" not in text and "author:" not in text
     assert "Details" in text and "##" not in text
+    assert "<p" not in text and "logo.png" not in text
+    assert "Uses List<String> in code." in text
 
 
 def test_html(tmp_path: Path) -> None:
@@ -315,7 +325,8 @@ def test_html_in_a_legacy_charset(tmp_path: Path) -> None:
     source = '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head>'
     source += "<body><h1>Cr\xe8me br\xfbl\xe9e recipes</h1><p>Na\xefve text.</p></body></html>"
     doc = parse_file(write(tmp_path, "page.htm", source.encode("cp1252")), **LIMITS)
-    assert doc.title == "Crème brûlée recipes"  # "Café" is too short to be a title
+    assert doc.title == "Café"
+    assert "Crème brûlée recipes" in doc.pages[0].text
     assert "Naïve text." in doc.pages[0].text
 
 
@@ -330,8 +341,10 @@ def test_jsonl_is_not_a_single_document(tmp_path: Path) -> None:
 
 def test_iter_jsonl_reads_records(tmp_path: Path) -> None:
     lines = [
-        '{"_id": "doc1", "title": "First", "text": "Alpha text.", "metadata": {"year": 2020,'
-        ' "venue": "ACL", "tags": ["a", "b"], "none": null}}',
+        (
+            '{"_id": "doc1", "title": "First", "text": "Alpha text.", "metadata": {"year": 2020,'
+            ' "venue": "ACL", "tags": ["a", "b"], "none": null}}'
+        ),
         "",
         '{"_id": 42, "text": "Beta text."}',
     ]
@@ -435,16 +448,28 @@ def test_clean_pdf_pages_hyphenation_evidence() -> None:
 
 
 def test_clean_pdf_pages_removes_alternating_headers_and_page_numbers() -> None:
-    body = "\n".join(f"Body line {k} of the chapter about topic {k}." for k in range(12))
+    words = ["red", "green", "blue", "cyan", "pink", "gray"]
     raw = []
-    for i in range(6):
+    for i, word in enumerate(words):
         header = "Smith and Jones" if i % 2 else "A Study of Running Heads"
-        raw.append(f"{header}\n{i + 101}\nUnique opening {i} words.\n{body}\nClosing {i}.")
+        body = "\n".join(f"Line {k} of the {word} chapter." for k in range(12))
+        raw.append(f"{header}\n{i + 101}\nUnique {word} opening.\n{body}\nClosing {word}.")
     pages = clean_pdf_pages(raw)
     for i, text in enumerate(pages):
         assert "Smith and Jones" not in text and "Running Heads" not in text
         assert f"{i + 101}" not in text
-        assert text.startswith(f"Unique opening {i} words.")
+        assert text.startswith(f"Unique {words[i]} opening.")
+        assert text.endswith(f"Closing {words[i]}.")
+
+
+def test_lines_that_differ_only_in_numbers_are_content_not_headers() -> None:
+    raw = []
+    for i, word in enumerate(["north", "south", "east", "west", "centre"]):
+        rows = "\n".join(f"Layer {k} accuracy {k * i}.{k}" for k in range(12))
+        raw.append(f"The {word} results.\n{rows}\nEnd of {word}.")
+    pages = clean_pdf_pages(raw)
+    for text in pages:
+        assert len(text.splitlines()) == 14
 
 
 def test_clean_pdf_pages_keeps_a_single_page_as_is() -> None:
@@ -485,7 +510,7 @@ def test_child_errors_come_back_as_the_same_class(
     with pytest.raises(EncryptedPdfError, match="^encrypted: wrong password$") as caught:
         parse_file_with_timeout(path, timeout_s=10, passwords=["nope"], **LIMITS)
     assert caught.value.passwords_tried is True
-    # and a real one, end to end
+    monkeypatch.undo()  # and a real one, end to end
     with pytest.raises(EmptyFileError, match="^empty file$"):
         parse_file_with_timeout(write(tmp_path, "e.txt", b""), timeout_s=10, **LIMITS)
 

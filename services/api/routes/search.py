@@ -1,22 +1,53 @@
-"""POST /search and POST /ask."""
+"""POST /search and POST /ask.
+
+A cache hit is served on the event loop in one Redis round trip (version + entry + counter
+in one script) and returned as the stored bytes; everything else runs in the thread pool.
+"""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api.deps import AnswererDep, RetrieverDep
 from services.api.schemas import AskRequest, SearchRequest
+from shared.cache import ResultCache
+from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
 router = APIRouter(tags=["search"])
 
 
+def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
+    info = {"answer_hit": tier == "answers", "retrieval_hit": tier == "retrieval",
+            "embed_hits": 0, "embed_misses": 0}
+    if tier == "retrieval":
+        body = b'{"results":' + raw + b',"corpus_version":' + str(version).encode()
+        body += b',"cache_info":' + json.dumps(info).encode() + b"}"
+    else:
+        body = raw[:-1] + b',"cache_info":' + json.dumps(info).encode() + b"}"
+    return Response(content=body, media_type="application/json")
+
+
+async def _cached(request: Request, cache: ResultCache, corpus: str, parts: tuple[Any, ...]) -> tuple[int, bytes | None]:
+    keys, args = cache.lookup_args(corpus, *parts)
+    script = request.app.state.lookup_script
+    version, value = await script(keys=keys, args=args)
+    return int(version), value
+
+
 @router.post("/search")
-async def search(body: SearchRequest, retriever: RetrieverDep) -> dict[str, Any]:
+async def search(body: SearchRequest, request: Request, retriever: RetrieverDep) -> Any:
     check_corpus_name(body.corpus)
+    if body.use_cache and body.query.strip():
+        parts = retriever.cache_parts(mode=body.mode, query=body.query, top_k=body.top_k)
+        version, raw = await _cached(request, retriever.cache, body.corpus, parts)
+        if raw is not None:
+            return _hit_response(raw, tier="retrieval", version=version)
     outcome = await run_in_threadpool(
         retriever.search,
         corpus=body.corpus,
@@ -33,16 +64,21 @@ async def search(body: SearchRequest, retriever: RetrieverDep) -> dict[str, Any]
 
 
 @router.post("/ask")
-async def ask(body: AskRequest, answerer: AnswererDep) -> dict[str, Any]:
+async def ask(body: AskRequest, request: Request, answerer: AnswererDep) -> Any:
     check_corpus_name(body.corpus)
     if not body.question.strip():
-        from shared.errors import InvalidRequestError
-
         raise InvalidRequestError("question: must not be empty")
+    seen_version = None
+    if body.use_cache:
+        parts = answerer.cache_parts(question=body.question, top_k=body.top_k)
+        seen_version, raw = await _cached(request, answerer.cache, body.corpus, parts)
+        if raw is not None:
+            return _hit_response(raw, tier="answers", version=seen_version)
     return await run_in_threadpool(
         answerer.ask,
         corpus=body.corpus,
         question=body.question,
         top_k=body.top_k,
         use_cache=body.use_cache,
+        seen_version=seen_version,
     )

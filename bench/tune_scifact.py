@@ -1,0 +1,425 @@
+"""Tune BM25, dense and hybrid retrieval on SciFact's train split, offline and fast.
+
+Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--max-tokens 200] [--embed-only]`.
+Writes bench/results/tune_scifact.json and prints one line per variant.
+
+What the service computes, reproduced without HTTP: corpus.jsonl read by `iter_jsonl`, chunked
+by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cached under
+/tmp so the corpus is embedded once) and BM25-encoded as title + "\\n" + chunk text by
+`Bm25Encoder`; the points go into a real `EdgeStore` (sparse search with IDF over live points,
+dense brute-force cosine, as the service never optimises the shard). Rankings then follow
+`Retriever._search_uncached`: at `top_k` results, each mode searches `max(top_k, candidates)`
+deep in hybrid mode, `top_k` deep alone, and fuses with `shared.fusion`. Chunk rankings become
+document rankings by best chunk and are scored with ranx (`shared.evaluation`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from shared.bm25 import Bm25Encoder  # noqa: E402
+from shared.store.base import ChunkPoint, StoredHit  # noqa: E402
+
+DEFAULT_DATA = REPO.parent / "shared" / "data" / "scifact"
+RESULTS = REPO / "bench" / "results" / "tune_scifact.json"
+CACHE = Path(tempfile.gettempdir()) / "rag-tune-scifact"
+
+
+@dataclass(frozen=True, slots=True)
+class CorpusChunk:
+    external_id: str
+    title: str
+    index: int
+    text: str
+
+
+# ---- corpus, chunks and embeddings (cached) --------------------------------------------------
+
+
+def corpus_chunks(data: Path, *, max_tokens: int, overlap_tokens: int) -> list[CorpusChunk]:
+    """Every chunk of corpus.jsonl, as the parse stage makes them."""
+    from shared.chunking import Chunker
+    from shared.embedding import default_model_path
+    from shared.parsing import iter_jsonl
+
+    chunker = Chunker.from_model_path(
+        default_model_path(), max_tokens=max_tokens, overlap_tokens=overlap_tokens
+    )
+    chunks: list[CorpusChunk] = []
+    for doc in iter_jsonl(data / "corpus.jsonl"):
+        assert doc.external_id is not None
+        for chunk in chunker.chunk(doc):
+            chunks.append(CorpusChunk(doc.external_id, doc.title, chunk.index, chunk.text))
+    return chunks
+
+
+def _digest(texts: Sequence[str], model_id: str) -> str:
+    h = hashlib.sha256(model_id.encode())
+    for text in texts:
+        h.update(b"\0" + text.encode())
+    return h.hexdigest()[:16]
+
+
+def embeddings(texts: Sequence[str], *, label: str, threads: int) -> np.ndarray:
+    """Embeddings of `texts` by the service's Embedder, cached in a .npy keyed by their digest."""
+    from shared.embedding import default_model_path, model_identity
+
+    model_id = model_identity(default_model_path())
+    path = CACHE / f"{label}-{_digest(texts, model_id)}.npy"
+    if path.exists():
+        return np.load(path)
+    from shared.embedding import Embedder
+
+    embedder = Embedder(threads=threads, batch_size=32)
+    started = time.monotonic()
+    parts = []
+    # Batches of 32 texts, as embed tasks receive them, so padding matches the service's.
+    for start in range(0, len(texts), 32):
+        parts.append(embedder.encode(texts[start : start + 32]))
+        if (start // 32) % 20 == 0:
+            print(f"  embedded {start + 32}/{len(texts)} {label} "
+                  f"({time.monotonic() - started:.0f}s)", file=sys.stderr, flush=True)
+    vectors = np.concatenate(parts) if parts else np.zeros((0, embedder.dim), np.float32)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.save(path, vectors)
+    print(f"  {label}: {len(texts)} texts embedded in {time.monotonic() - started:.0f}s",
+          file=sys.stderr, flush=True)
+    return vectors
+
+
+# ---- the service's retrieval, in process --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LexicalVariant:
+    """How chunks and queries become BM25 vectors (Bm25Settings plus where the title goes)."""
+
+    k1: float = 1.2
+    b: float = 0.75
+    avg_len: float = 150
+    stemmer: str | None = "english"
+    stopwords: bool = True
+    title: str = "every"  # "every" chunk, "first" chunk only, or "none"
+
+    def encoder(self) -> Bm25Encoder:
+        return Bm25Encoder(k1=self.k1, b=self.b, avg_len=self.avg_len, stemmer=self.stemmer,
+                           stopwords=self.stopwords)
+
+    def lexical_text(self, chunk: CorpusChunk) -> str:
+        with_title = self.title == "every" or (self.title == "first" and chunk.index == 0)
+        return f"{chunk.title}\n{chunk.text}" if with_title and chunk.title else chunk.text
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    kind: str = "rrf"  # "rrf" or "convex" (shared.fusion)
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    candidates: int = 100
+
+    def label(self) -> str:
+        what = f"rrf k={self.rrf_k}" if self.kind == "rrf" else f"convex w={self.dense_weight}"
+        return f"{what} c={self.candidates}"
+
+
+class Bench:
+    """Chunks in real EdgeStores (one per lexical variant), queried the way /search does."""
+
+    def __init__(
+        self,
+        *,
+        chunks: list[CorpusChunk],
+        vectors: np.ndarray,
+        queries: dict[str, str],
+        query_vectors: np.ndarray,
+        workdir: Path,
+        depth: int,
+    ) -> None:
+        self.chunks = chunks
+        self.vectors = vectors
+        self.queries = queries
+        self.query_vectors = dict(zip(queries, query_vectors, strict=True))
+        self.workdir = workdir
+        self.depth = depth  # hits fetched once per query and mode; shallower lists are prefixes
+        self._dense: dict[str, list[StoredHit]] | None = None
+        self._sparse: dict[LexicalVariant, dict[str, list[StoredHit]]] = {}
+
+    def _store(self, variant: LexicalVariant) -> Any:
+        from shared.store.edge import EdgeStore
+
+        store = EdgeStore(self.workdir / f"store-{len(self._sparse)}")
+        store.ensure_corpus("scifact", dim=self.vectors.shape[1])
+        encoder = variant.encoder()
+        points = [
+            ChunkPoint(
+                id=_uuid(f"{c.external_id}/{c.index}"),
+                dense=vector.tolist(),
+                sparse=encoder.encode_document(variant.lexical_text(c)),
+                payload={"external_id": c.external_id, "chunk_index": c.index},
+            )
+            for c, vector in zip(self.chunks, self.vectors, strict=True)
+        ]
+        for start in range(0, len(points), 256):
+            store.upsert("scifact", points[start : start + 256])
+        return store
+
+    def sparse(self, variant: LexicalVariant) -> dict[str, list[StoredHit]]:
+        if variant not in self._sparse:
+            store = self._store(variant)
+            encoder = variant.encoder()
+            self._sparse[variant] = {
+                qid: store.search_sparse("scifact", encoder.encode_query(text), limit=self.depth)
+                for qid, text in self.queries.items()
+            }
+            if self._dense is None:
+                self._dense = {
+                    qid: store.search_dense("scifact", self.query_vectors[qid].tolist(),
+                                            limit=self.depth)
+                    for qid in self.queries
+                }
+            store.close()
+        return self._sparse[variant]
+
+    def dense(self) -> dict[str, list[StoredHit]]:
+        if self._dense is None:
+            self.sparse(LexicalVariant())
+        assert self._dense is not None
+        return self._dense
+
+    def ranked(
+        self, mode: str, *, variant: LexicalVariant, fusion: Fusion, top_k: int
+    ) -> dict[str, list[StoredHit]]:
+        """Per query, the chunks /search returns (Retriever._search_uncached, line for line)."""
+        from shared.fusion import convex_fusion, reciprocal_rank_fusion
+
+        depth = max(top_k, fusion.candidates)
+        if mode == "hybrid" and depth > self.depth:
+            raise ValueError(f"depth {depth} is over the fetched {self.depth}")
+        dense_all, sparse_all = self.dense(), self.sparse(variant)
+        out: dict[str, list[StoredHit]] = {}
+        for qid in self.queries:
+            if mode == "dense":
+                out[qid] = dense_all[qid][:top_k]
+            elif mode == "bm25":
+                out[qid] = sparse_all[qid][:top_k]
+            else:
+                dense, sparse = dense_all[qid][:depth], sparse_all[qid][:depth]
+                fused = (
+                    convex_fusion(dense, sparse, dense_weight=fusion.dense_weight)
+                    if fusion.kind == "convex"
+                    else reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
+                )
+                out[qid] = [hit for hit, _ in fused[:top_k]]
+        return out
+
+
+def _uuid(key: str) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+
+
+def score(
+    bench: Bench, qrels: dict[str, dict[str, int]], mode: str, *, variant: LexicalVariant,
+    fusion: Fusion, top_k: int,
+) -> dict[str, float]:
+    from shared.evaluation import document_ranking, document_run, evaluate_runs
+
+    ranked = bench.ranked(mode, variant=variant, fusion=fusion, top_k=top_k)
+    rankings = {qid: document_ranking(h.payload for h in hits) for qid, hits in ranked.items()}
+    metrics = evaluate_runs(qrels, {mode: document_run(rankings)})[mode]
+    return {k: round(v, 4) for k, v in metrics.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--overlap-tokens", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--embed-only", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="Only the shipped defaults.")
+    args = parser.parse_args()
+    from shared.evaluation import DEFAULT_TOP_K, load_beir
+
+    timings: dict[str, float] = {}
+    started = time.monotonic()
+    chunks = corpus_chunks(args.data, max_tokens=args.max_tokens, overlap_tokens=args.overlap_tokens)
+    timings["chunking_s"] = round(time.monotonic() - started, 1)
+    print(f"{len(chunks)} chunks in {timings['chunking_s']}s", file=sys.stderr)
+    t = time.monotonic()
+    vectors = embeddings([c.text for c in chunks], label=f"chunks{args.max_tokens}",
+                         threads=args.threads)
+    timings["chunk_embeddings_s"] = round(time.monotonic() - t, 1)
+    if args.embed_only:
+        return
+    dataset = load_beir(args.data, split=args.split)
+    t = time.monotonic()
+    query_vectors = embeddings(list(dataset.queries.values()), label=f"queries-{args.split}",
+                               threads=args.threads)
+    timings["query_embeddings_s"] = round(time.monotonic() - t, 1)
+    print(f"{len(dataset.queries)} judged {args.split} queries", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="tune-scifact-") as workdir:
+        bench = Bench(chunks=chunks, vectors=vectors, queries=dataset.queries,
+                      query_vectors=query_vectors, workdir=Path(workdir), depth=1000)
+        t = time.monotonic()
+        report = run_variants(bench, dataset.qrels, top_k=DEFAULT_TOP_K, quick=args.quick)
+        timings["variants_s"] = round(time.monotonic() - t, 1)
+    report.update(
+        split=args.split,
+        queries=len(dataset.queries),
+        documents=len({c.external_id for c in chunks}),
+        chunks=len(chunks),
+        chunking={"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens},
+        top_k=DEFAULT_TOP_K,
+        timings=timings,
+    )
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    out = RESULTS if args.max_tokens == 200 else RESULTS.with_stem(
+        f"{RESULTS.stem}_chunk{args.max_tokens}")
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report["chosen"], indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def _log(kind: str, label: str, metrics: dict[str, float]) -> None:
+    print(f"{kind:<7} {label:<60} " + "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()),
+          file=sys.stderr, flush=True)
+
+
+# Coordinate ascent over the lexical settings, in this order, from the old defaults.
+LEXICAL_GRID: list[tuple[str, list[Any]]] = [
+    ("stemmer", ["english", "porter", None]),
+    ("stopwords", [True, False]),
+    ("k1", [0.6, 0.9, 1.2, 1.5, 2.0]),
+    ("b", [0.3, 0.5, 0.75, 0.9, 1.0]),
+    ("avg_len", [75, 100, 150, 200, 300]),
+    ("title", ["every", "first", "none"]),
+]
+RRF_KS = [1, 2, 5, 10, 20, 30, 60, 100]
+DENSE_WEIGHTS = [0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8]
+CANDIDATES = [100, 300, 500, 1000]
+
+
+def _key(metrics: dict[str, float]) -> tuple[float, float]:
+    return metrics["ndcg@10"], metrics["recall@100"]
+
+
+def run_variants(
+    bench: Bench, qrels: dict[str, dict[str, int]], *, top_k: int, quick: bool
+) -> dict[str, Any]:
+    from shared.settings import Bm25Settings, RetrievalSettings
+
+    b = Bm25Settings()
+    r = RetrievalSettings()
+    shipped_lexical = LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
+                                     stopwords=b.stopwords)
+    shipped_fusion = Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
+                            candidates=r.candidates)
+    lexical_rows: list[dict[str, Any]] = []
+
+    def lexical(variant: LexicalVariant) -> dict[str, float]:
+        t = time.monotonic()
+        metrics = score(bench, qrels, "bm25", variant=variant, fusion=shipped_fusion, top_k=top_k)
+        lexical_rows.append({"settings": _settings(variant), "metrics": metrics,
+                             "seconds": round(time.monotonic() - t, 1)})
+        _log("bm25", str(_settings(variant)), metrics)
+        return metrics
+
+    best = LexicalVariant() if not quick else shipped_lexical
+    best_metrics = lexical(best)
+    if not quick:
+        for name, values in LEXICAL_GRID:
+            for value in values:
+                if getattr(best, name) == value:
+                    continue
+                candidate = _replace(best, **{name: value})
+                metrics = lexical(candidate)
+                if _key(metrics) > _key(best_metrics):
+                    best, best_metrics = candidate, metrics
+        if shipped_lexical != best:
+            lexical(shipped_lexical)
+    chosen_lexical = shipped_lexical if quick else best
+
+    dense_metrics = score(bench, qrels, "dense", variant=chosen_lexical, fusion=shipped_fusion,
+                          top_k=top_k)
+    _log("dense", "", dense_metrics)
+
+    fusion_rows: list[dict[str, Any]] = []
+
+    def hybrid(fusion: Fusion, variant: LexicalVariant = chosen_lexical) -> dict[str, float]:
+        metrics = score(bench, qrels, "hybrid", variant=variant, fusion=fusion, top_k=top_k)
+        # What a user asking for 10 results sees: the fusion runs `candidates` deep.
+        at10 = score(bench, qrels, "hybrid", variant=variant, fusion=fusion, top_k=10)
+        row = {"fusion": fusion.label(), "lexical": _settings(variant), "metrics": metrics,
+               "top_k_10": {k: at10[k] for k in ("ndcg@10", "mrr@10")}}
+        fusion_rows.append(row)
+        _log("hybrid", fusion.label() + ("" if variant == chosen_lexical else " (lex*)"), metrics)
+        return metrics
+
+    fusions = [shipped_fusion]
+    if not quick:
+        fusions += [Fusion(kind="rrf", rrf_k=k, candidates=c) for k in RRF_KS for c in CANDIDATES]
+        fusions += [Fusion(kind="convex", dense_weight=w, candidates=c)
+                    for w in DENSE_WEIGHTS for c in CANDIDATES]
+    best_fusion, best_hybrid = shipped_fusion, hybrid(shipped_fusion)
+    for fusion in dict.fromkeys(fusions[1:]):
+        metrics = hybrid(fusion)
+        if _key(metrics) > _key(best_hybrid):
+            best_fusion, best_hybrid = fusion, metrics
+    if quick:
+        best_fusion = shipped_fusion
+    else:
+        # Does the lexical winner for BM25 alone also make the best hybrid? The runners-up say.
+        for row in sorted(lexical_rows, key=lambda x: _key(x["metrics"]), reverse=True)[1:4]:
+            hybrid(best_fusion, LexicalVariant(**row["settings"]))
+
+    bm25_metrics = next(r["metrics"] for r in lexical_rows
+                        if r["settings"] == _settings(chosen_lexical))
+    return {
+        "chosen": {
+            "lexical": _settings(chosen_lexical),
+            "fusion": best_fusion.label(),
+            "bm25": bm25_metrics,
+            "dense": dense_metrics,
+            "hybrid": best_hybrid,
+        },
+        "lexical_variants": lexical_rows,
+        "dense": dense_metrics,
+        "fusion_variants": fusion_rows,
+    }
+
+
+def _replace(variant: LexicalVariant, **changes: Any) -> LexicalVariant:
+    from dataclasses import replace
+
+    return replace(variant, **changes)
+
+
+def _settings(variant: LexicalVariant) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return asdict(variant)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,6 +34,10 @@ def make_celery(settings: Settings) -> Celery:
             # A dead worker's unacknowledged task returns after this long (kombu's default
             # is an hour); every task finishes well within it.
             "visibility_timeout": settings.jobs.redelivery_s,
+            # kombu sweeps for expired unacknowledged messages every interval x throttle
+            # seconds (100 s by default): sweep often enough for the redelivery delay.
+            "unacked_restore_interval": max(1, min(10, settings.jobs.redelivery_s // 4)),
+            "unacked_restore_throttle": 1,
             "global_keyprefix": f"{settings.key_prefix}:celery:",
         },
         result_backend_transport_options={"global_keyprefix": f"{settings.key_prefix}:celery:"},
@@ -55,9 +59,12 @@ class CeleryDispatcher:
 
 
 def queue_depths(client: redis.Redis, settings: Settings) -> dict[str, int]:
-    """Messages waiting in each queue (not counting those a worker holds unacknowledged)."""
+    """Messages waiting in each queue, and `unacked`: delivered, not yet acknowledged
+    (running now, or held by a dead worker until the visibility timeout brings them back)."""
     prefix = f"{settings.key_prefix}:celery:"
     pipe = client.pipeline(transaction=False)
     for q in ALL_QUEUES:
         pipe.llen(f"{prefix}{q}")
-    return dict(zip(ALL_QUEUES, (int(n) for n in pipe.execute()), strict=True))
+    pipe.hlen(f"{prefix}unacked")
+    counts = [int(n) for n in pipe.execute()]
+    return dict(zip((*ALL_QUEUES, "unacked"), counts, strict=True))

@@ -145,6 +145,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="API port.")
     workers: int = Field(default=2, ge=0, description="Worker processes `rag up` starts.")
     key_prefix: str = Field(default="rag", description="Prefix of every Redis key we write.")
+    consume_index: bool = Field(
+        default=True,
+        description="Embedded mode: the API process (the store's owner) consumes the index "
+        "queue. Only a second, read-only API process over its own store sets this false.",
+    )
 
     redis: RedisSettings = Field(default_factory=RedisSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)

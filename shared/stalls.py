@@ -18,10 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def backlog_queues(res: Resources) -> list[str]:
-    """Queues that hold messages and have a live consumer: work that will be done."""
+    """Work that will still be done: queues with messages and a live consumer, and
+    unacknowledged messages (running, or coming back after the visibility timeout)."""
     depths = queue_depths(res.redis, res.settings)
     consumed = {q for w in live_workers(res.redis, res.keys) for q in w["queues"]}
-    return [q for q in ALL_QUEUES if depths[q] > 0 and q in consumed]
+    waiting = [q for q in ALL_QUEUES if depths[q] > 0 and q in consumed]
+    return waiting + (["unacked"] if depths["unacked"] else [])
 
 
 def fail_stalled_jobs(res: Resources, *, stall_s: float) -> list[str]:

@@ -52,8 +52,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from services.api.index_consumer import IndexConsumer
 
             res.store  # noqa: B018 - open the embedded store now: this process owns it
-            consumer = IndexConsumer(res)
-            consumer.start()
+            if settings.consume_index:
+                consumer = IndexConsumer(res)
+                consumer.start()
         retriever = Retriever(res)
         aredis = aioredis.Redis.from_url(settings.redis_url)
         app.state.lookup_script = aredis.register_script(LOOKUP_SCRIPT)

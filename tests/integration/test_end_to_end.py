@@ -144,4 +144,4 @@ def test_health_reports_redis_store_and_workers(api: httpx.Client) -> None:
     body = api.get("/health").json()
     assert body["redis"]["ok"] and body["store"]["ok"]
     assert body["workers"]["queues_without_consumer"] == []
-    assert set(body["queues"]) == {"ingest", "embed", "index"}
+    assert set(body["queues"]) == {"ingest", "embed", "index", "unacked"}

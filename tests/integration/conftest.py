@@ -28,7 +28,7 @@ def service(redis_url: str, corpus_root: Path, tmp_path_factory: pytest.TempPath
         corpus_root=corpus_root,
         workers=2,
         key_prefix=f"t{uuid.uuid4().hex[:6]}",
-        env={"RAG_JOB_REDELIVERY_S": "20", "RAG_MAX_FILE_MB": "5"},
+        env={"RAG_JOB_REDELIVERY_S": "20", "RAG_JOB_STALL_S": "30", "RAG_MAX_FILE_MB": "5"},
     )
     live.start()
     yield live

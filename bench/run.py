@@ -1,0 +1,221 @@
+"""Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
+
+Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
+[--skip-store-latency] [--skip-pdf-parsers]`.
+
+Steps, in order:
+1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
+2. search_latency and cache_ask: one fresh deployment with SciFact ingested (~11.9k chunks),
+   shared by both, so the corpus is embedded once.
+3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
+A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
+any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
+cores, a few minutes with --quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+from bench import cache_ask, ingest_throughput, search_latency
+from bench.common import (
+    QUICK_SCIFACT_DOCS,
+    REPO,
+    RESULTS_DIR,
+    git_revision,
+    loadavg,
+    log,
+    machine,
+    scifact_deployment,
+    write_result,
+)
+
+
+def _script(name: str) -> dict[str, Any]:
+    """Run bench/<name>.py as it is run by hand; it writes bench/results/<name>.json."""
+    proc = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py")], cwd=REPO,
+                          capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench/{name}.py exited {proc.returncode}: {proc.stderr[-2000:]}")
+    return json.loads((RESULTS_DIR / f"{name}.json").read_text())
+
+
+def _store_figures(r: dict[str, Any]) -> dict[str, Any]:
+    res = r["results"]
+    return {
+        "chunks": r["chunks"],
+        "edge_dense_p50_ms": res["edge"]["dense"]["p50_ms"],
+        "edge_sparse_p50_ms": res["edge"]["sparse"]["p50_ms"],
+        "qdrant_local_dense_p50_ms": res["qdrant_local"]["dense"]["p50_ms"],
+        "qdrant_local_sparse_p50_ms": res["qdrant_local"]["sparse"]["p50_ms"],
+        "rank_bm25_p50_ms": res["rank_bm25"]["sparse"]["p50_ms"],
+    }
+
+
+def _pdf_figures(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {"pages_per_s": v["pages_per_s"], "dict_word_fraction": v["dict_word_fraction"],
+               "column_passages_found": v["column_passages_found"]}
+        for name, v in r["papers"].items()
+    }
+
+
+def _ingest_figures(r: dict[str, Any]) -> dict[str, Any]:
+    p = r["pipeline_cold"]
+    return {
+        "chunks": r["chunks"],
+        "pipeline_chunks_per_s": p["chunks_per_s"],
+        "raw_chunks_per_s": {k: v["chunks_per_s"] for k, v in r["raw_encode"].items()},
+        "pipeline_over_raw": r["pipeline_over_raw"],
+        "pipeline_over_raw_cpu_efficiency": r["pipeline_over_raw_cpu_efficiency"],
+        "cold_wall_s": p["wall_s"],
+        "reingest_unchanged_wall_s": r["ingest_runs"]["reingest_unchanged"]["wall_s"],
+        "new_corpus_cached_wall_s": r["ingest_runs"]["new_corpus_cached"]["wall_s"],
+        "speedups_vs_cold": r["speedups_vs_cold"],
+    }
+
+
+def _search_figures(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "chunks": r["corpus"].get("corpus_chunks"),
+        "queries_per_mode": r["queries_per_mode"],
+        **{m: {k: v[k] for k in ("p50_ms", "p95_ms", "p99_ms")} for m, v in r["per_mode"].items()},
+    }
+
+
+def _cache_figures(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "chunks": r["corpus"].get("corpus_chunks"),
+        "load_generator": r["load_generator"],
+        "cold_p50_ms": r["cold"]["p50_ms"],
+        "cold_p99_ms": r["cold"]["p99_ms"],
+        "cached_p50_ms": r["cached"]["p50_ms"],
+        "cached_p99_ms": r["cached"]["p99_ms"],
+        "cold_over_cached_p50": r["cold_over_cached_p50"],
+        "cached_requests_per_s": r["cached_best_requests_per_s"],
+        "cached_requests_per_s_at_connections": r["cached_best_connections"],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
+    for step in ("ingest", "search", "cache-ask", "store-latency", "pdf-parsers"):
+        parser.add_argument(f"--skip-{step}", action="store_true")
+    args = parser.parse_args(argv)
+    quick = args.quick
+
+    started = time.perf_counter()
+    steps: dict[str, dict[str, Any]] = {}
+
+    def step(name: str, fn: Callable[[], dict[str, Any]],
+             figures: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any] | None:
+        log(f"=== {name}")
+        t0 = time.perf_counter()
+        entry: dict[str, Any] = {"loadavg_before": loadavg()}
+        report = None
+        try:
+            report = fn()
+            entry.update(status="ok", figures=figures(report),
+                         targets=report.get("targets", {}))
+        except Exception as exc:  # noqa: BLE001 - record it, run the other steps
+            traceback.print_exc()
+            entry.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000])
+        entry["seconds"] = round(time.perf_counter() - t0, 1)
+        entry["loadavg_after"] = loadavg()
+        steps[name] = entry
+        log(f"=== {name}: {entry['status']} in {entry['seconds']}s")
+        return report
+
+    reports: dict[str, dict[str, Any]] = {}
+
+    if not args.skip_ingest:
+        def ingest_step() -> dict[str, Any]:
+            r = ingest_throughput.run(quick=quick)
+            write_result(ingest_throughput.NAME, r)
+            return r
+
+        if (r := step("ingest_throughput", ingest_step, _ingest_figures)) is not None:
+            reports["ingest_throughput"] = r
+
+    if not (args.skip_search and args.skip_cache_ask):
+        log("=== SciFact deployment for search_latency and cache_ask")
+        t0 = time.perf_counter()
+        try:
+            with scifact_deployment(docs=QUICK_SCIFACT_DOCS if quick else None) as (dep, info):
+                steps["scifact_ingest"] = {"status": "ok", "figures": info,
+                                           "seconds": round(time.perf_counter() - t0, 1)}
+                if not args.skip_search:
+                    def search_step() -> dict[str, Any]:
+                        r = search_latency.run_on(dep, info, quick=quick)
+                        write_result(search_latency.NAME, r)
+                        return r
+
+                    if (r := step("search_latency", search_step, _search_figures)) is not None:
+                        reports["search_latency"] = r
+                if not args.skip_cache_ask:
+                    def cache_step() -> dict[str, Any]:
+                        r = cache_ask.run_on(dep, info, quick=quick)
+                        write_result(cache_ask.NAME, r)
+                        return r
+
+                    if (r := step("cache_ask", cache_step, _cache_figures)) is not None:
+                        reports["cache_ask"] = r
+        except Exception as exc:  # noqa: BLE001
+            traceback.print_exc()
+            steps.setdefault("scifact_ingest", {})
+            steps["scifact_ingest"].update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000])
+
+    if not args.skip_store_latency:
+        step("store_latency", lambda: _script("store_latency"), _store_figures)
+    if not args.skip_pdf_parsers:
+        step("pdf_parsers", lambda: _script("pdf_parsers"), _pdf_figures)
+
+    targets = {f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()}
+    summary = {
+        "quick": quick,
+        "seconds": round(time.perf_counter() - started, 1),
+        "steps": steps,
+        "targets": targets,
+        "targets_met": sum(1 for v in targets.values() if v["met"]),
+        "targets_missed": [k for k, v in targets.items() if v["met"] is False],
+    }
+    write_result("summary", summary)
+    print(render(summary, reports))
+    return 1 if any(e.get("status") == "error" for e in steps.values()) else 0
+
+
+def render(summary: dict[str, Any], reports: dict[str, dict[str, Any]]) -> str:
+    lines = [f"rag-papers benchmarks ({'quick' if summary['quick'] else 'full'}, "
+             f"{summary['seconds']:.0f}s, revision {git_revision()}, {machine()['cpus']} cpus)"]
+    for mod, name in ((ingest_throughput, "ingest_throughput"),
+                      (search_latency, "search_latency"), (cache_ask, "cache_ask")):
+        if name in reports:
+            lines.append(mod.summary_lines(reports[name]))
+    s = summary["steps"]
+    if s.get("store_latency", {}).get("status") == "ok":
+        f = s["store_latency"]["figures"]
+        lines.append(f"store_latency ({f['chunks']} chunks): edge dense p50 {f['edge_dense_p50_ms']} ms, "
+                     f"sparse p50 {f['edge_sparse_p50_ms']} ms; rank-bm25 p50 {f['rank_bm25_p50_ms']} ms")
+    if s.get("pdf_parsers", {}).get("status") == "ok":
+        f = s["pdf_parsers"]["figures"]
+        lines.append("pdf_parsers: " + ", ".join(f"{k} {v['pages_per_s']} pages/s" for k, v in f.items()))
+    for name, e in s.items():
+        if e.get("status") == "error":
+            lines.append(f"{name}: ERROR {e['error'][:300]}")
+    lines.append("targets:")
+    for key, t in summary["targets"].items():
+        mark = "met " if t["met"] else ("MISS" if t["met"] is False else " ?  ")
+        lines.append(f"  [{mark}] {key}: {t['value']} (target {t['target']})")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -254,6 +254,15 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
         store = res.store
         store.ensure_corpus(corpus, dim=vectors.shape[1] if len(chunks) else res.embedder.dim)
         signature = res.chunking_signature
+        # Points of a document chunked under other settings have other ids: drop them first.
+        fresh = [d["doc_id"] for d in meta["docs"] if not d["reuse"]]
+        rechunked = [
+            doc_id
+            for doc_id, entry in res.catalog.documents(corpus, fresh).items()
+            if entry.chunking != signature
+        ]
+        if rechunked:
+            store.delete_documents(corpus, rechunked)
         points = []
         for chunk, vector in zip(chunks, vectors, strict=True):
             doc = meta["docs"][chunk["doc"]]

@@ -112,7 +112,7 @@ class LiveService:
             if self.api is not None and self.api.poll() is not None:
                 raise RuntimeError(f"API exited: {self.tail('api')}")
             try:
-                resp = httpx.get(f"{self.url}/health", timeout=5)
+                resp = httpx.get(f"{self.url}/health", timeout=15)
                 last = resp.json()
                 live = [w for w in last.get("workers", {}).get("live", []) if "index" not in w["queues"] or "ingest" in w["queues"]]
                 if resp.status_code == 200 and len(live) >= want:

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 
 from shared.cache import ResultCache
-from shared.cache.flight import single_flight
 from shared.resources import Resources
 from shared.retrieval import CacheInfo, Retriever, normalise_query
 
@@ -61,23 +60,9 @@ class Answerer:
                 return {**json.loads(cached), "cache_info": info.as_dict()}
         else:
             version = seen_version
-        key = self._cache.key(corpus, version, *parts)
-
-        def compute() -> dict[str, Any]:
-            answer = self._answer(corpus, question, top_k, info, use_cache=True)
-            self._cache.put(key, answer)
-            self._res.redis.hincrby(self._res.keys.cache_stats("answers"), "computed", 1)
-            return answer
-
-        def lookup() -> dict[str, Any] | None:
-            raw = self._cache.get(key)
-            return None if raw is None else json.loads(raw)
-
-        answer, computed = single_flight(
-            self._res.redis,
-            flight_key=self._res.keys.flight(key.rsplit(":", 1)[-1]),
-            lookup=lookup,
-            compute=compute,
+        answer, computed = self._cache.get_or_compute(
+            self._cache.key(corpus, version, *parts),
+            lambda: self._answer(corpus, question, top_k, info, use_cache=True),
             timeout_s=self._res.settings.cache.flight_timeout_s,
         )
         info.answer_hit = not computed

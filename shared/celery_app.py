@@ -27,6 +27,10 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         task_acks_on_failure_or_timeout=True,
         worker_prefetch_multiplier=1,
+        # A pool process loads the model in worker_process_init before it reports up; on a
+        # busy machine that takes far longer than Celery's default 4 s, after which the
+        # parent kills it and forks another, forever.
+        worker_proc_alive_timeout=180,
         worker_send_task_events=False,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,

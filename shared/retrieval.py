@@ -10,7 +10,6 @@ from typing import Any, Literal
 import numpy as np
 
 from shared.cache import ResultCache
-from shared.cache.flight import single_flight
 from shared.errors import InvalidRequestError
 from shared.fusion import convex_fusion, reciprocal_rank_fusion
 from shared.resources import Resources
@@ -95,23 +94,9 @@ class Retriever:
         if not use_cache:
             results = self._search_uncached(corpus, query, mode, top_k, info, use_cache=False)
             return SearchOutcome(results=results, cache_info=info, version=version)
-        key = self._cache.key(corpus, version, *parts)
-
-        def compute() -> list[dict[str, Any]]:
-            found = self._search_uncached(corpus, query, mode, top_k, info, use_cache=True)
-            self._cache.put(key, found)
-            self._res.redis.hincrby(self._res.keys.cache_stats("retrieval"), "computed", 1)
-            return found
-
-        def lookup() -> list[dict[str, Any]] | None:
-            raw = self._cache.get(key)
-            return None if raw is None else json.loads(raw)
-
-        results, computed = single_flight(
-            self._res.redis,
-            flight_key=self._res.keys.flight(key.rsplit(":", 1)[-1]),
-            lookup=lookup,
-            compute=compute,
+        results, computed = self._cache.get_or_compute(
+            self._cache.key(corpus, version, *parts),
+            lambda: self._search_uncached(corpus, query, mode, top_k, info, use_cache=True),
             timeout_s=self._res.settings.cache.flight_timeout_s,
         )
         info.retrieval_hit = not computed

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api.context import ApiContext
 from shared.answer import Answerer
 from shared.resources import Resources
 from shared.retrieval import Retriever
 from shared.settings import Settings
-from services.api.context import ApiContext
 
 
 def get_context(request: Request) -> ApiContext:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import redis
 
+from shared.cache.flight import single_flight
 from shared.keys import Keys
 
 TIERS = ("embeddings", "retrieval", "answers")
@@ -125,3 +127,27 @@ class ResultCache:
         raw = json.dumps(value, separators=(",", ":")).encode()
         self._r.set(key, raw, ex=self._ttl)
         return raw
+
+    def get_or_compute(
+        self, key: str, compute: Callable[[], Any], *, timeout_s: float
+    ) -> tuple[Any, bool]:
+        """(value, computed here): of identical concurrent misses, one computes, in any
+        process; the others wait for its entry."""
+
+        def compute_and_store() -> Any:
+            value = compute()
+            self.put(key, value)
+            self._r.hincrby(self._k.cache_stats(self.tier), "computed", 1)
+            return value
+
+        def lookup() -> Any | None:
+            raw = self.get(key)
+            return None if raw is None else json.loads(raw)
+
+        return single_flight(
+            self._r,
+            flight_key=self._k.flight(key.rsplit(":", 1)[-1]),
+            lookup=lookup,
+            compute=compute_and_store,
+            timeout_s=timeout_s,
+        )

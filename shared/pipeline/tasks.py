@@ -29,7 +29,23 @@ from shared.pipeline.messages import (
 )
 from shared.resources import Resources
 
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, ConnectionError, TimeoutError)
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a connection, not of the work: Redis, or the store's HTTP/gRPC transport."""
+    import httpx
+    from qdrant_client.http.exceptions import ResponseHandlingException
+
+    return (
+        redis.ConnectionError,
+        redis.TimeoutError,
+        ConnectionError,
+        TimeoutError,
+        httpx.TransportError,
+        ResponseHandlingException,
+    )
+
+
+TRANSIENT = _transient_errors()
 _RETRY: dict[str, Any] = {
     "autoretry_for": TRANSIENT,
     "retry_backoff": 2,

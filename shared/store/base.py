@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
+
+CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+CORPUS_NAME_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
+
+
+def checked_corpus(corpus: str) -> str:
+    """The name becomes a directory or a collection: refuse anything else."""
+    if not CORPUS_NAME.fullmatch(corpus):
+        raise ValueError(f"invalid corpus name {corpus!r}: use {CORPUS_NAME_RULE}")
+    return corpus
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,6 @@ Edge never optimises in the background: new points sit in plain (brute-force) se
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import threading
 from collections.abc import Iterator, Sequence
@@ -27,26 +26,15 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from shared.store.base import ChunkPoint, SparseVector, StoredHit
+from shared.store.base import CORPUS_NAME, ChunkPoint, SparseVector, StoredHit, checked_corpus
 
 DENSE = "dense"
 SPARSE = "bm25"
 _CONFIG_FILE = "edge_config.json"  # written by qdrant-edge into every shard directory
-_CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # IDF over the points that match an (empty) corpus filter, i.e. the live ones. The default,
 # shard-wide statistics come from posting lists that deletes do not shrink until the segment
 # is rebuilt or reloaded, so after deleting documents they still count them (qdrant#6735).
 _LIVE_IDF = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
-
-
-def _checked(corpus: str) -> str:
-    # The name becomes a directory: refuse anything that could leave `path`.
-    if not _CORPUS_NAME.fullmatch(corpus):
-        raise ValueError(
-            f"invalid corpus name {corpus!r}: use 1-64 letters, digits, '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return corpus
 
 
 class _ReadWriteLock:
@@ -113,7 +101,7 @@ class EdgeStore:
     # -- shards ---------------------------------------------------------------------------
 
     def _dir(self, corpus: str) -> Path:
-        return self._path / _checked(corpus)
+        return self._path / checked_corpus(corpus)
 
     def _shard(self, corpus: str) -> qe.EdgeShard | None:
         """The open shard of `corpus`, opening it on first use; None if there is none."""
@@ -245,7 +233,7 @@ class EdgeStore:
         return sorted(
             entry.name
             for entry in self._path.iterdir()
-            if _CORPUS_NAME.fullmatch(entry.name) and (entry / _CONFIG_FILE).is_file()
+            if CORPUS_NAME.fullmatch(entry.name) and (entry / _CONFIG_FILE).is_file()
         )
 
     def drop_corpus(self, corpus: str) -> None:

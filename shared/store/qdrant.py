@@ -9,7 +9,6 @@ statistics if it is too old to know the parameter.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,12 +17,11 @@ from typing import TypeVar
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from shared.store.base import ChunkPoint, SparseVector, StoredHit
+from shared.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
 
 DENSE = "dense"
 SPARSE = "bm25"
 _UPSERT_BATCH = 256  # points per request: well under the server's 32 MiB JSON limit
-_CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 
 # IDF over the points matching an empty corpus filter: every live point.
 _LIVE_IDF = models.SearchParams(idf=models.IdfCorpusParams(corpus=models.Filter()))
@@ -66,12 +64,7 @@ class QdrantStore:
             yield
 
     def _name(self, corpus: str) -> str:
-        if not _CORPUS_NAME.fullmatch(corpus):
-            raise ValueError(
-                f"invalid corpus name {corpus!r}: use 1-64 letters, digits, '_' or '-', "
-                "starting with a letter or digit"
-            )
-        return self._prefix + corpus
+        return self._prefix + checked_corpus(corpus)
 
     def _or_missing(self, name: str, call: Callable[[], T], missing: T) -> T:
         """`call()`, or `missing` if it failed because the collection does not exist.

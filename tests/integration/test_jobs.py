@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 import redis
 
 from shared.jobs import JobStore
@@ -200,3 +199,12 @@ def test_list_filters_by_state_and_limits(api: httpx.Client, papers_job: dict) -
     created = [j["created_at"] for j in jobs]
     assert created == sorted(created, reverse=True)
     assert "files" not in jobs[0]
+
+
+def test_an_api_restart_loses_no_job_state(api: httpx.Client, service: LiveService, papers_job: dict) -> None:
+    before = api.get(f"/ingest/status/{papers_job['job_id']}").json()
+    service.restart_api()
+    after = api.get(f"/ingest/status/{papers_job['job_id']}").json()
+    assert after == before
+    body = {"query": "PaperMage toolkit", "corpus": "papers", "top_k": 3, "use_cache": False}
+    assert api.post("/search", json=body).json()["results"]

@@ -122,6 +122,12 @@ class LiveService:
             time.sleep(0.5)
         raise TimeoutError(f"service not healthy after {timeout_s}s: {last}\n{self.tail('api')}")
 
+    def restart_api(self, *, timeout_s: float = 120) -> None:
+        if self.api is not None:
+            _stop(self.api, signal.SIGTERM)
+        self.api = self._spawn("api", "serve", "--port", str(self.port))
+        self.wait_healthy(timeout_s=timeout_s)
+
     def tail(self, name: str, lines: int = 40) -> str:
         path = self.logs / f"{name}.log"
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""

@@ -20,7 +20,8 @@ _MIN_CHARS = 25
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) >= _MIN_CHARS]
+    sentences = (" ".join(s.split()) for s in _SENTENCE_END.split(text))
+    return [s for s in sentences if len(s) >= _MIN_CHARS]
 
 
 class Answerer:
@@ -89,8 +90,14 @@ class Answerer:
         )
         info.embed_hits += embedded.cached
         info.embed_misses += embedded.computed
-        # Similarity to the question, nudged towards better-ranked chunks.
-        scores = embedded.vectors @ q - 0.02 * np.array([i for i, _ in candidates])
+        # Similarity to the question, plus the share of its terms a sentence contains,
+        # nudged towards better-ranked chunks.
+        terms = set(self._res.bm25.tokenize(question))
+        overlap = np.array(
+            [len(terms & set(self._res.bm25.tokenize(s))) / max(1, len(terms)) for _, s in candidates]
+        )
+        ranks = np.array([i for i, _ in candidates])
+        scores = embedded.vectors @ q + 0.15 * overlap - 0.02 * ranks
         chosen: list[tuple[int, str]] = []
         for j in np.argsort(-scores):
             i, sentence = candidates[int(j)]

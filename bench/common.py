@@ -96,6 +96,19 @@ class Deployment:
         return self.live.url
 
 
+def _start_redis(attempts: int = 5) -> RedisServer:
+    """An embedded Valkey; retried, since two starting at once can race for the same port."""
+    for attempt in range(attempts):
+        try:
+            return RedisServer().start()
+        except Exception as exc:  # noqa: BLE001
+            if attempt == attempts - 1:
+                raise
+            log(f"Redis did not start ({type(exc).__name__}: {exc}); retrying")
+            time.sleep(1 + attempt)
+    raise AssertionError("unreachable")
+
+
 @contextlib.contextmanager
 def deployment(
     *, workers: int = 2, env: dict[str, str] | None = None, prepare: Any = None
@@ -106,7 +119,7 @@ def deployment(
         root.mkdir()
         if prepare is not None:
             prepare(root)
-        redis = RedisServer().start()
+        redis = _start_redis()
         live = LiveService(
             redis_url=redis.url,
             data_dir=Path(tmp) / "data",
@@ -127,26 +140,45 @@ def deployment(
 
 
 def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float = 0.05,
-           timeout_s: float = 3600, cpu_roots: Sequence[int] = ()) -> dict[str, Any]:
+           timeout_s: float = 3600, cpu_roots: Sequence[int] = (),
+           cpu_groups: dict[str, Sequence[int]] | None = None) -> dict[str, Any]:
     """POST /ingest/start and poll the status every `poll_s` until a terminal state.
 
-    Returns the final record plus `wall_s` (POST sent -> terminal state seen) and `job_s`
-    (the job's own started_at -> finished_at), and with `cpu_roots` the CPU seconds those
-    processes and their children used meanwhile (`service_cpu_s`), plus the load average.
+    Returns the final record plus `wall_s` (POST sent -> terminal state seen), `job_s` (the
+    job's own started_at -> finished_at) and `milestones` (seconds after the POST when the
+    first chunk was embedded, every file parsed, every chunk embedded); with `cpu_roots` the
+    CPU seconds those processes and their children used meanwhile (`service_cpu_s`); with
+    `cpu_groups` a `cpu_timeline` (cores busy per group, each second); and the load average.
     """
     load_before = loadavg()
     cpu0 = tree_cpu_s(cpu_roots) if cpu_roots else None
+    timeline: list[dict[str, float]] = []
+    last = tree_cpu_groups(cpu_groups) if cpu_groups else {}
     t0 = time.perf_counter()
+    last_t = t0
     resp = client.post("/ingest/start", json={"path": str(path), "corpus": corpus})
     if resp.status_code != 202:
         raise RuntimeError(f"/ingest/start {resp.status_code}: {resp.text}")
     job_id = resp.json()["job_id"]
     deadline = t0 + timeout_s
+    milestones: dict[str, float] = {}
     while True:
         record = client.get(f"/ingest/status/{job_id}").json()
+        now = time.perf_counter()
+        if record["chunks_embedded"] and "first_embedded_s" not in milestones:
+            milestones["first_embedded_s"] = round(now - t0, 3)
+        parsed = record["files_total"] and record["files_parsed"] + record["files_failed"] >= record["files_total"]
+        if parsed and "all_parsed_s" not in milestones:
+            milestones["all_parsed_s"] = round(now - t0, 3)
+        if parsed and record["chunks_embedded"] >= record["chunks_total"] and "all_embedded_s" not in milestones:
+            milestones["all_embedded_s"] = round(now - t0, 3)
+        if cpu_groups and now - last_t >= 1.0:
+            cpu = tree_cpu_groups(cpu_groups)
+            timeline.append({"t": round(now - t0, 2), **{k: round((cpu[k] - last[k]) / (now - last_t), 2) for k in cpu}})
+            last, last_t = cpu, now
         if record["state"] in TERMINAL:
             break
-        if time.perf_counter() > deadline:
+        if now > deadline:
             raise TimeoutError(f"job {job_id} still {record['state']} after {timeout_s}s")
         time.sleep(poll_s)
     wall = time.perf_counter() - t0
@@ -155,6 +187,9 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
     record["loadavg_before"] = load_before
     record["loadavg_after"] = loadavg()
     record["wall_s"] = round(wall, 4)
+    record["milestones"] = milestones
+    if timeline:
+        record["cpu_timeline"] = timeline
     if record.get("started_at") and record.get("finished_at"):
         record["job_s"] = round(record["finished_at"] - record["started_at"], 4)
     else:
@@ -165,10 +200,25 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
     return record
 
 
+def timeline_summary(timeline: list[dict[str, float]]) -> dict[str, Any]:
+    """Mean cores busy per group, and the seconds in which all groups together used < 1.5."""
+    if not timeline:
+        return {}
+    groups = [k for k in timeline[0] if k != "t"]
+    totals = [sum(row[g] for g in groups) for row in timeline]
+    return {
+        "mean_cores_busy": {g: round(sum(r[g] for r in timeline) / len(timeline), 2) for g in groups},
+        "mean_cores_busy_total": round(sum(totals) / len(totals), 2),
+        "seconds_under_1_5_cores": sum(1 for t in totals if t < 1.5),
+        "seconds_sampled": len(timeline),
+    }
+
+
 def job_summary(record: dict[str, Any]) -> dict[str, Any]:
     keep = ("state", "message", "files_total", "files_done", "files_failed", "chunks_total",
             "chunks_embedded", "chunks_indexed", "embeddings_computed", "embeddings_cached",
-            "wall_s", "job_s", "service_cpu_s", "workers", "loadavg_before", "loadavg_after")
+            "wall_s", "job_s", "milestones", "service_cpu_s", "workers", "loadavg_before",
+            "loadavg_after")
     return {k: record.get(k) for k in keep}
 
 
@@ -210,23 +260,37 @@ def _proc_table() -> dict[int, tuple[int, float]]:
     return table
 
 
-def tree_cpu_s(roots: Sequence[int]) -> float:
-    """CPU seconds (user + system) used so far by the processes `roots` and their descendants."""
+def tree_cpu_groups(groups: dict[str, Sequence[int]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each group of processes and their children."""
     table = _proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    total, stack = 0.0, [r for r in roots if r in table]
-    while stack:
-        pid = stack.pop()
-        total += table[pid][1]
-        stack.extend(children.get(pid, []))
-    return total
+    out: dict[str, float] = {}
+    for name, roots in groups.items():
+        total, stack = 0.0, [r for r in roots if r in table]
+        while stack:
+            pid = stack.pop()
+            total += table[pid][1]
+            stack.extend(children.get(pid, []))
+        out[name] = total
+    return out
+
+
+def tree_cpu_s(roots: Sequence[int]) -> float:
+    """CPU seconds (user + system) used so far by the processes `roots` and their descendants."""
+    return tree_cpu_groups({"all": roots})["all"]
 
 
 def service_pids(live: LiveService) -> list[int]:
     pids = [p.pid for p in live.workers.values()]
     return ([live.api.pid] if live.api is not None else []) + pids
+
+
+def service_groups(live: LiveService) -> dict[str, list[int]]:
+    """{"api": [pid], "<worker name>": [pid], ...} for per-process CPU timelines."""
+    groups = {"api": [live.api.pid]} if live.api is not None else {}
+    return {**groups, **{name: [p.pid] for name, p in live.workers.items()}}
 
 
 def target(value: float | None, *, op: str, bound: float) -> dict[str, Any]:

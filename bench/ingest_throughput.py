@@ -43,7 +43,9 @@ from bench.common import (
     job_summary,
     loadavg,
     log,
+    service_groups,
     service_pids,
+    timeline_summary,
     target,
     write_result,
 )
@@ -135,6 +137,7 @@ def raw_encode(parts: list[list[list[str]]], *, threads: int, batch_size: int) -
         "chunks_per_s": round(n / wall, 2),
         "cpu_s": round(sum(r["cpu_s"] for r in reports), 3),
         "cpu_ms_per_chunk": round(1000 * sum(r["cpu_s"] for r in reports) / n, 2),
+        "mean_cores_busy": round(sum(r["cpu_s"] for r in reports) / wall, 2),
         "loadavg_before": load_before,
         "loadavg_after": loadavg(),
     }
@@ -177,8 +180,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         folder = dep.corpus_root / "papers"
         log("cold ingest (empty Redis)")
         pids = service_pids(dep.live)
-        cold = ingest(dep.client, folder, "papers", cpu_roots=pids)
+        cold = ingest(dep.client, folder, "papers", cpu_roots=pids,
+                      cpu_groups=service_groups(dep.live))
         runs["cold"] = job_summary(cold)
+        cold_timeline = cold.get("cpu_timeline", [])
         log(f"  {runs['cold']}")
         log("re-ingest, same corpus (all unchanged)")
         runs["reingest_unchanged"] = job_summary(ingest(dep.client, folder, "papers", cpu_roots=pids))
@@ -203,6 +208,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "batches_per_worker": cold_r["workers"],
         "service_cpu_s": cold_r["service_cpu_s"],
         "cpu_ms_per_chunk": round(1000 * cold_r["service_cpu_s"] / chunks, 2),
+        "mean_cores_busy": round(cold_r["service_cpu_s"] / cold_r["wall_s"], 2),
+        "milestones": cold_r["milestones"],
+        "cpu_utilisation": timeline_summary(cold_timeline),
+        "cpu_timeline": cold_timeline,
     }
     fair = raw["raw_2proc_1thread"]["chunks_per_s"]
     ratios = {k: round(pipeline["chunks_per_s"] / v["chunks_per_s"], 3) for k, v in raw.items()}

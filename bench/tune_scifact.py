@@ -139,10 +139,13 @@ class Fusion:
     rrf_k: int = 60
     dense_weight: float = 0.5
     candidates: int = 100
+    by_document: bool = False  # convex only: each document's best chunk scores for it
 
     def label(self) -> str:
-        what = f"rrf k={self.rrf_k}" if self.kind == "rrf" else f"convex w={self.dense_weight}"
-        return f"{what} c={self.candidates}"
+        if self.kind == "rrf":
+            return f"rrf k={self.rrf_k} c={self.candidates}"
+        unit = "doc" if self.by_document else "chunk"
+        return f"convex w={self.dense_weight} c={self.candidates} {unit}"
 
 
 class Bench:
@@ -178,7 +181,8 @@ class Bench:
                 id=_uuid(f"{c.external_id}/{c.index}"),
                 dense=vector.tolist(),
                 sparse=encoder.encode_document(variant.lexical_text(c)),
-                payload={"external_id": c.external_id, "chunk_index": c.index},
+                payload={"doc_id": c.external_id, "external_id": c.external_id,
+                         "chunk_index": c.index},
             )
             for c, vector in zip(self.chunks, self.vectors, strict=True)
         ]
@@ -228,7 +232,8 @@ class Bench:
             else:
                 dense, sparse = dense_all[qid][:depth], sparse_all[qid][:depth]
                 fused = (
-                    convex_fusion(dense, sparse, dense_weight=fusion.dense_weight)
+                    convex_fusion(dense, sparse, dense_weight=fusion.dense_weight,
+                                  by_document=fusion.by_document)
                     if fusion.kind == "convex"
                     else reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
                 )
@@ -242,16 +247,47 @@ def _uuid(key: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, key))
 
 
+def run_of(
+    bench: Bench, mode: str, *, variant: LexicalVariant, fusion: Fusion, top_k: int
+) -> dict[str, dict[str, float]]:
+    """The document run of one mode: each query's documents, by best chunk."""
+    from shared.evaluation import document_ranking, document_run
+
+    ranked = bench.ranked(mode, variant=variant, fusion=fusion, top_k=top_k)
+    return document_run(
+        {qid: document_ranking(h.payload for h in hits) for qid, hits in ranked.items()}
+    )
+
+
 def score(
     bench: Bench, qrels: dict[str, dict[str, int]], mode: str, *, variant: LexicalVariant,
     fusion: Fusion, top_k: int,
 ) -> dict[str, float]:
-    from shared.evaluation import document_ranking, document_run, evaluate_runs
+    from shared.evaluation import evaluate_runs
 
-    ranked = bench.ranked(mode, variant=variant, fusion=fusion, top_k=top_k)
-    rankings = {qid: document_ranking(h.payload for h in hits) for qid, hits in ranked.items()}
-    metrics = evaluate_runs(qrels, {mode: document_run(rankings)})[mode]
+    run = run_of(bench, mode, variant=variant, fusion=fusion, top_k=top_k)
+    metrics = evaluate_runs(qrels, {mode: run})[mode]
     return {k: round(v, 4) for k, v in metrics.items()}
+
+
+def paired_test(
+    qrels: dict[str, dict[str, int]], a: dict[str, dict[str, float]],
+    b: dict[str, dict[str, float]],
+) -> dict[str, Any]:
+    """nDCG@10 of two runs over the same queries: means, wins/ties/losses, two-sided t-test p."""
+    from ranx import Qrels, Run, compare
+
+    runs = [Run({q: dict(a.get(q, {})) for q in qrels}, name="a"),
+            Run({q: dict(b.get(q, {})) for q in qrels}, name="b")]
+    report = compare(Qrels(qrels), runs, metrics=["ndcg@10"], stat_test="student",
+                     make_comparable=True).to_dict()
+    wtl = report["a"]["win_tie_loss"]["b"]["ndcg@10"]
+    return {
+        "a": round(report["a"]["scores"]["ndcg@10"], 4),
+        "b": round(report["b"]["scores"]["ndcg@10"], 4),
+        "win_tie_loss": [wtl["W"], wtl["T"], wtl["L"]],
+        "p": float(f"{float(report['a']['comparisons']['b']['ndcg@10']):.3g}"),
+    }
 
 
 def main() -> None:
@@ -266,7 +302,10 @@ def main() -> None:
         "--dense-title", action="store_true",
         help="Experiment: embed title + newline + chunk text (the service embeds the text).",
     )
-    parser.add_argument("--quick", action="store_true", help="Only the shipped defaults.")
+    parser.add_argument(
+        "--grid", choices=("all", "fusion", "none"), default="all",
+        help="Variants to try: lexical and fusion, fusion only, or none (shipped defaults).",
+    )
     args = parser.parse_args()
     from shared.evaluation import DEFAULT_TOP_K, load_beir
 
@@ -294,7 +333,7 @@ def main() -> None:
         bench = Bench(chunks=chunks, vectors=vectors, queries=dataset.queries,
                       query_vectors=query_vectors, workdir=Path(workdir), depth=1000)
         t = time.monotonic()
-        report = run_variants(bench, dataset.qrels, top_k=DEFAULT_TOP_K, quick=args.quick)
+        report = run_variants(bench, dataset.qrels, top_k=DEFAULT_TOP_K, grid=args.grid)
         timings["variants_s"] = round(time.monotonic() - t, 1)
     report.update(
         split=args.split,
@@ -302,14 +341,16 @@ def main() -> None:
         documents=len({c.external_id for c in chunks}),
         chunks=len(chunks),
         chunking={"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens},
+        dense_text="title + chunk text" if args.dense_title else "chunk text",
         top_k=DEFAULT_TOP_K,
         timings=timings,
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    out = RESULTS if args.max_tokens == 200 else RESULTS.with_stem(
-        f"{RESULTS.stem}_chunk{args.max_tokens}")
+    suffix = ("" if args.max_tokens == 200 else f"_chunk{args.max_tokens}") + (
+        "_dense_title" if args.dense_title else "")
+    out = RESULTS.with_stem(RESULTS.stem + suffix)
     out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report["chosen"], indent=2))
+    print(json.dumps(report["shipped"], indent=2))
     print(f"wrote {out}", file=sys.stderr)
 
 
@@ -337,17 +378,26 @@ def _key(metrics: dict[str, float]) -> tuple[float, float]:
     return metrics["ndcg@10"], metrics["recall@100"]
 
 
-def run_variants(
-    bench: Bench, qrels: dict[str, dict[str, int]], *, top_k: int, quick: bool
-) -> dict[str, Any]:
+def shipped() -> tuple[LexicalVariant, Fusion]:
+    """What the service runs with the defaults in shared/settings.py."""
     from shared.settings import Bm25Settings, RetrievalSettings
 
-    b = Bm25Settings()
-    r = RetrievalSettings()
-    shipped_lexical = LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
-                                     stopwords=b.stopwords)
-    shipped_fusion = Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
-                            candidates=r.candidates)
+    b, r = Bm25Settings(), RetrievalSettings()
+    return (
+        LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
+                       stopwords=b.stopwords),
+        # The service's convex fusion is by document (shared.fusion.convex_fusion's default).
+        Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
+               candidates=r.candidates, by_document=r.fusion == "convex"),
+    )
+
+
+def run_variants(
+    bench: Bench, qrels: dict[str, dict[str, int]], *, top_k: int, grid: str
+) -> dict[str, Any]:
+    """`grid`: "all" (lexical then fusion), "fusion" (fusion only) or "none" (defaults only)."""
+    shipped_lexical, shipped_fusion = shipped()
+    before_lexical, before_fusion = LexicalVariant(), Fusion()  # the defaults before tuning
     lexical_rows: list[dict[str, Any]] = []
 
     def lexical(variant: LexicalVariant) -> dict[str, float]:
@@ -358,28 +408,22 @@ def run_variants(
         _log("bm25", str(_settings(variant)), metrics)
         return metrics
 
-    best = LexicalVariant() if not quick else shipped_lexical
-    best_metrics = lexical(best)
-    if not quick:
+    best_lexical, best_metrics = before_lexical, lexical(before_lexical)
+    if grid == "all":
         for name, values in LEXICAL_GRID:
             for value in values:
-                if getattr(best, name) == value:
+                if getattr(best_lexical, name) == value:
                     continue
-                candidate = _replace(best, **{name: value})
+                candidate = _replace(best_lexical, **{name: value})
                 metrics = lexical(candidate)
                 if _key(metrics) > _key(best_metrics):
-                    best, best_metrics = candidate, metrics
-        if shipped_lexical != best:
-            lexical(shipped_lexical)
-    chosen_lexical = shipped_lexical if quick else best
-
-    dense_metrics = score(bench, qrels, "dense", variant=chosen_lexical, fusion=shipped_fusion,
-                          top_k=top_k)
-    _log("dense", "", dense_metrics)
+                    best_lexical, best_metrics = candidate, metrics
+    if shipped_lexical not in {LexicalVariant(**row["settings"]) for row in lexical_rows}:
+        lexical(shipped_lexical)
 
     fusion_rows: list[dict[str, Any]] = []
 
-    def hybrid(fusion: Fusion, variant: LexicalVariant = chosen_lexical) -> dict[str, float]:
+    def hybrid(fusion: Fusion, variant: LexicalVariant = shipped_lexical) -> dict[str, float]:
         metrics = score(bench, qrels, "hybrid", variant=variant, fusion=fusion, top_k=top_k)
         # A user asking for a few results gets a fusion only `candidates` deep (top_k 300 makes
         # it at least 300 deep): 50 chunks still name ten documents, at that depth.
@@ -387,40 +431,74 @@ def run_variants(
         row = {"fusion": fusion.label(), "lexical": _settings(variant), "metrics": metrics,
                f"top_k_{USER_TOP_K}": {k: few[k] for k in ("ndcg@10", "mrr@10")}}
         fusion_rows.append(row)
-        _log("hybrid", fusion.label() + ("" if variant == chosen_lexical else " (lex*)"), metrics)
+        _log("hybrid", fusion.label() + ("" if variant == shipped_lexical else " (lex*)"), metrics)
         return metrics
 
-    fusions = [shipped_fusion]
-    if not quick:
+    fusions = [shipped_fusion, before_fusion]
+    if grid in ("all", "fusion"):
         fusions += [Fusion(kind="rrf", rrf_k=k, candidates=c) for k in RRF_KS for c in CANDIDATES]
-        fusions += [Fusion(kind="convex", dense_weight=w, candidates=c)
-                    for w in DENSE_WEIGHTS for c in CANDIDATES]
+        fusions += [Fusion(kind="convex", dense_weight=w, candidates=c, by_document=by_doc)
+                    for by_doc in (False, True) for w in DENSE_WEIGHTS for c in CANDIDATES]
     best_fusion, best_hybrid = shipped_fusion, hybrid(shipped_fusion)
     for fusion in dict.fromkeys(fusions[1:]):
+        if fusion == shipped_fusion:
+            continue
         metrics = hybrid(fusion)
         if _key(metrics) > _key(best_hybrid):
             best_fusion, best_hybrid = fusion, metrics
-    if quick:
-        best_fusion = shipped_fusion
-    else:
+    if grid == "all":
         # Does the lexical winner for BM25 alone also make the best hybrid? The runners-up say.
-        for row in sorted(lexical_rows, key=lambda x: _key(x["metrics"]), reverse=True)[1:4]:
-            hybrid(best_fusion, LexicalVariant(**row["settings"]))
+        ranked = sorted(lexical_rows, key=lambda x: _key(x["metrics"]), reverse=True)
+        for row in ranked[:4]:
+            if LexicalVariant(**row["settings"]) != shipped_lexical:
+                hybrid(shipped_fusion, LexicalVariant(**row["settings"]))
 
-    bm25_metrics = next(r["metrics"] for r in lexical_rows
-                        if r["settings"] == _settings(chosen_lexical))
+    def run(mode: str, variant: LexicalVariant, fusion: Fusion) -> dict[str, dict[str, float]]:
+        return run_of(bench, mode, variant=variant, fusion=fusion, top_k=top_k)
+
+    ship = {mode: run(mode, shipped_lexical, shipped_fusion) for mode in ("bm25", "dense", "hybrid")}
+    table = {mode: score(bench, qrels, mode, variant=shipped_lexical, fusion=shipped_fusion,
+                         top_k=top_k) for mode in ("bm25", "dense", "hybrid")}
+    before = {mode: score(bench, qrels, mode, variant=before_lexical, fusion=before_fusion,
+                          top_k=top_k) for mode in ("bm25", "hybrid")}
+    chunk_fusion = _replace_fusion(shipped_fusion, by_document=False)
+    significance = {
+        "bm25 shipped vs before": paired_test(
+            qrels, ship["bm25"], run("bm25", before_lexical, before_fusion)),
+        "hybrid shipped vs before": paired_test(
+            qrels, ship["hybrid"], run("hybrid", before_lexical, before_fusion)),
+        "hybrid vs bm25": paired_test(qrels, ship["hybrid"], ship["bm25"]),
+        "hybrid vs dense": paired_test(qrels, ship["hybrid"], ship["dense"]),
+        "hybrid by document vs by chunk": paired_test(
+            qrels, ship["hybrid"], run("hybrid", shipped_lexical, chunk_fusion)),
+    }
+    for name, test in significance.items():
+        print(f"paired  {name:<40} {test}", file=sys.stderr)
     return {
-        "chosen": {
-            "lexical": _settings(chosen_lexical),
-            "fusion": best_fusion.label(),
-            "bm25": bm25_metrics,
-            "dense": dense_metrics,
-            "hybrid": best_hybrid,
+        "shipped": {
+            "lexical": _settings(shipped_lexical),
+            "fusion": shipped_fusion.label(),
+            **table,
         },
+        "before": {
+            "lexical": _settings(before_lexical),
+            "fusion": before_fusion.label(),
+            **before,
+        },
+        "best_measured": {
+            "lexical": {"settings": _settings(best_lexical), "bm25": best_metrics},
+            "fusion": {"fusion": best_fusion.label(), "hybrid": best_hybrid},
+        },
+        "significance": significance,
         "lexical_variants": lexical_rows,
-        "dense": dense_metrics,
         "fusion_variants": fusion_rows,
     }
+
+
+def _replace_fusion(fusion: Fusion, **changes: Any) -> Fusion:
+    from dataclasses import replace
+
+    return replace(fusion, **changes)
 
 
 def _replace(variant: LexicalVariant, **changes: Any) -> LexicalVariant:

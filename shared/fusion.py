@@ -20,18 +20,55 @@ def reciprocal_rank_fusion(
 
 
 def convex_fusion(
-    dense: Sequence[StoredHit], sparse: Sequence[StoredHit], *, dense_weight: float
+    dense: Sequence[StoredHit],
+    sparse: Sequence[StoredHit],
+    *,
+    dense_weight: float,
+    by_document: bool = True,
 ) -> list[tuple[StoredHit, float]]:
-    """Min-max normalise each list, then weight: (Bruch et al., TOIS 2023)."""
+    """Min-max normalise each list, then weight (Bruch et al., TOIS 2023).
+
+    With `by_document`, the best chunk of each document (payload `doc_id`) is scored with the
+    document's best normalised score from each list: a paper whose title-bearing first chunk
+    matches the words and whose second chunk matches the meaning ranks on both. Its other
+    chunks keep their own scores, which never exceed that one, so results stay chunks and a
+    document ranks where its best chunk does. On SciFact train this adds about 0.004 nDCG@10
+    over chunk-by-chunk fusion (bench/tune_scifact.py).
+    """
+    weights = (dense_weight, 1.0 - dense_weight)
+    normalised = (_min_max(dense), _min_max(sparse))
     scores: dict[str, float] = {}
     hits: dict[str, StoredHit] = {}
-    for ranked, weight in ((dense, dense_weight), (sparse, 1.0 - dense_weight)):
-        if not ranked:
-            continue
-        top = max(h.score for h in ranked)
-        bottom = min(h.score for h in ranked)
-        span = (top - bottom) or 1.0
-        for hit in ranked:
-            scores[hit.id] = scores.get(hit.id, 0.0) + weight * (hit.score - bottom) / span
+    for values, weight in zip(normalised, weights, strict=True):
+        for hit, value in values:
+            scores[hit.id] = scores.get(hit.id, 0.0) + weight * value
             hits.setdefault(hit.id, hit)
+    if by_document:
+        best_in_list: dict[str, list[float]] = {}  # document -> best value per list
+        for position, values in enumerate(normalised):
+            for hit, value in values:
+                best = best_in_list.setdefault(_document(hit), [0.0, 0.0])
+                best[position] = max(best[position], value)
+        best_chunk: dict[str, str] = {}  # document -> its chunk with the highest fused score
+        for chunk_id, fused in scores.items():
+            document = _document(hits[chunk_id])
+            if document not in best_chunk or fused > scores[best_chunk[document]]:
+                best_chunk[document] = chunk_id
+        for document, chunk_id in best_chunk.items():
+            scores[chunk_id] = sum(w * v for w, v in zip(weights, best_in_list[document]))
     return sorted(((hits[i], s) for i, s in scores.items()), key=lambda hs: -hs[1])
+
+
+def _min_max(ranked: Sequence[StoredHit]) -> list[tuple[StoredHit, float]]:
+    if not ranked:
+        return []
+    top = max(h.score for h in ranked)
+    bottom = min(h.score for h in ranked)
+    span = (top - bottom) or 1.0
+    return [(hit, (hit.score - bottom) / span) for hit in ranked]
+
+
+def _document(hit: StoredHit) -> str:
+    """The document a chunk belongs to; a hit without one stands alone."""
+    doc_id = hit.payload.get("doc_id")
+    return hit.id if doc_id is None else str(doc_id)

@@ -59,7 +59,7 @@ def default_corpus_name(dataset_dir: Path) -> str:
     return f"eval-{name or 'dataset'}"[:64]
 
 
-def _progress(console: Console | None) -> Progress:
+def _progress(console: Console) -> Progress:
     return Progress(
         TextColumn("[bold]{task.description:<14}"),
         BarColumn(),
@@ -68,7 +68,7 @@ def _progress(console: Console | None) -> Progress:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=console is None or not console.is_terminal,
+        disable=console.quiet or not console.is_terminal,
         transient=False,
     )
 
@@ -146,8 +146,13 @@ def run_eval(
     modes: Sequence[str] = EVAL_MODES,
     console: Console | None = None,
 ) -> EvalReport:
-    """Ingest the dataset's corpus, search every judged query in every mode, score the runs."""
+    """Ingest the dataset's corpus, search every judged query in every mode, score the runs.
+
+    Progress bars and notes go to `console` (stderr); without one, nothing is printed.
+    """
     from shared.evaluation import DEFAULT_TOP_K, document_run, evaluate_runs, load_beir
+
+    console = console or Console(stderr=True, quiet=True)
 
     dataset = load_beir(dataset_dir, split=split)
     corpus = corpus or default_corpus_name(dataset.root)

@@ -1,15 +1,15 @@
 """`rag eval` end to end on a slice of SciFact: the API, real workers, the store, ranx.
 
 The slice: every 12th judged train query (68 of 809), every document judged for them, and
-the first corpus records up to 300 documents. Floors sit well under what the slice scores
-(measured in bench/tune_scifact.py terms: see the note beside each), so they catch a broken
-mode, not noise.
+the first corpus records up to 300 documents. Floors sit well under what the slice scores,
+so they catch a broken mode, not noise.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import shutil
 import uuid
 from pathlib import Path
 
@@ -23,11 +23,13 @@ from tests.support.service import LiveService
 SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact"
 EVERY_NTH_QUERY = 12
 SLICE_DOCUMENTS = 300
-# On this slice: bm25 / dense / hybrid nDCG@10 measured 0.0 / 0.0 / 0.0 (see note).
+# The slice (300 documents, 694 chunks, 68 queries) scores nDCG@10 / Recall@100 / MRR@10 of
+# bm25 0.839 / 0.949 / 0.826, dense 0.860 / 1.0 / 0.834, hybrid 0.885 / 1.0 / 0.873 with the
+# shipped settings, through the service and in bench/tune_scifact.py's computation alike.
 FLOORS = {
-    "bm25": {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0},
-    "dense": {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0},
-    "hybrid": {"ndcg@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0},
+    "bm25": {"ndcg@10": 0.70, "recall@100": 0.85, "mrr@10": 0.65},
+    "dense": {"ndcg@10": 0.72, "recall@100": 0.90, "mrr@10": 0.70},
+    "hybrid": {"ndcg@10": 0.75, "recall@100": 0.90, "mrr@10": 0.72},
 }
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -98,7 +100,9 @@ def test_eval_ingests_the_slice_and_scores_every_mode_above_its_floor(
     job = report.ingest
     assert job["state"] == "succeeded", job
     assert [f["outcome"] for f in job["files"]] == ["indexed"]
-    assert job["embeddings_computed"] == job["chunks_indexed"] > SLICE_DOCUMENTS
+    assert job["chunks_indexed"] > SLICE_DOCUMENTS
+    assert job["embeddings_computed"] > 0
+    assert job["embeddings_computed"] + job["embeddings_cached"] == job["chunks_indexed"]
     print({mode: report.scores[mode] for mode in EVAL_MODES})  # for re-measuring the floors
     for mode, floors in FLOORS.items():
         for metric, floor in floors.items():
@@ -119,7 +123,24 @@ def test_a_second_run_reuses_the_corpus_and_scores_the_same(
     assert job["embeddings_computed"] == 0
     assert job["chunks_indexed"] == 0
     assert again.ingest_s < max(30.0, first_run.ingest_s / 2), again.ingest_s
-    assert again.scores == pytest.approx(first_run.scores)
+    for mode in EVAL_MODES:
+        assert again.scores[mode] == pytest.approx(first_run.scores[mode])
+
+
+def test_a_dataset_the_server_cannot_read_is_uploaded(
+    first_run, client: ApiClient, scifact_slice: Path, tmp_path: Path
+) -> None:
+    outside = tmp_path / "scifact-elsewhere"  # not under the server's RAG_CORPUS_ROOT
+    shutil.copytree(scifact_slice, outside)
+    report = run_eval(client, outside, split="train", corpus=f"eval-up-{uuid.uuid4().hex[:6]}")
+    job = report.ingest
+    assert job["state"] == "succeeded"
+    assert [f["outcome"] for f in job["files"]] == ["indexed"]
+    assert job["files"][0]["file"].startswith("upload/")
+    # Same texts as the first run: every embedding comes from the cache.
+    assert job["embeddings_computed"] == 0
+    for mode in EVAL_MODES:
+        assert report.scores[mode] == pytest.approx(first_run.scores[mode])
 
 
 def test_rag_eval_json_prints_the_scores_of_every_mode(

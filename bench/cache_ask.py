@@ -61,15 +61,17 @@ def lua_script(bodies: list[str], *, stop_after: int) -> str:
     """A wrk script: POST /ask with `bodies` in turn (one static body: wrk's fast path), and a
     done() hook printing exact percentiles as one JSON line."""
     if len(bodies) == 1:
-        sending = (f"wrk.method = \"POST\"\nwrk.body = {_lua_string(bodies[0])}\n"
-                   "wrk.headers[\"Content-Type\"] = \"application/json\"\n")
+        sending = (
+            f'wrk.method = "POST"\nwrk.body = {_lua_string(bodies[0])}\n'
+            'wrk.headers["Content-Type"] = "application/json"\n'
+        )
     else:
         table = ",\n".join(_lua_string(b) for b in bodies)
         sending = (
-            "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\n"
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
             f"local bodies = {{\n{table}\n}}\nlocal i = 0\n"
             "request = function()\n  i = i + 1\n"
-            "  return wrk.format(\"POST\", nil, nil, bodies[(i - 1) % #bodies + 1])\nend\n"
+            '  return wrk.format("POST", nil, nil, bodies[(i - 1) % #bodies + 1])\nend\n'
         )
     stopping = ""
     if stop_after:
@@ -80,10 +82,10 @@ def lua_script(bodies: list[str], *, stop_after: int) -> str:
     done = (
         "done = function(summary, latency, requests)\n"
         "  local e = summary.errors\n"
-        "  io.write(string.format('BENCHJSON {\"requests\":%d,\"duration_us\":%d,"
-        "\"min_us\":%d,\"mean_us\":%.1f,\"max_us\":%d,\"p50_us\":%d,\"p90_us\":%d,"
-        "\"p95_us\":%d,\"p99_us\":%d,\"p999_us\":%d,\"status_errors\":%d,"
-        "\"connect_errors\":%d,\"read_errors\":%d,\"write_errors\":%d,\"timeouts\":%d}\\n',"
+        '  io.write(string.format(\'BENCHJSON {"requests":%d,"duration_us":%d,'
+        '"min_us":%d,"mean_us":%.1f,"max_us":%d,"p50_us":%d,"p90_us":%d,'
+        '"p95_us":%d,"p99_us":%d,"p999_us":%d,"status_errors":%d,'
+        '"connect_errors":%d,"read_errors":%d,"write_errors":%d,"timeouts":%d}\\n\','
         " summary.requests, summary.duration, latency.min, latency.mean, latency.max,"
         " latency:percentile(50), latency:percentile(90), latency:percentile(95),"
         " latency:percentile(99), latency:percentile(99.9), e.status, e.connect, e.read,"
@@ -113,7 +115,9 @@ def parse_wrk(text: str) -> dict[str, Any]:
                 dist[f"p{float(m.group(1)):g}_ms"] = round(_ms(m.group(2), m.group(3)), 4)
                 continue
             in_dist = False
-        m = re.match(r"^Latency\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)", s)
+        m = re.match(
+            r"^Latency\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)\s+([\d.]+)(us|ms|s|m|h)", s
+        )
         if m:
             out["mean_ms"] = round(_ms(m.group(1), m.group(2)), 4)
             out["stdev_ms"] = round(_ms(m.group(3), m.group(4)), 4)
@@ -130,26 +134,47 @@ def parse_wrk(text: str) -> dict[str, Any]:
             out["non_2xx"] = int(m.group(1))
         m = re.match(r"^Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", s)
         if m:
-            out["socket_errors"] = dict(zip(("connect", "read", "write", "timeout"),
-                                            map(int, m.groups()), strict=True))
+            out["socket_errors"] = dict(
+                zip(("connect", "read", "write", "timeout"), map(int, m.groups()), strict=True)
+            )
         if s.startswith("BENCHJSON "):
-            exact = json.loads(s[len("BENCHJSON "):])
-            out["exact"] = {k.replace("_us", "_ms"): round(v / 1000, 4) if k.endswith("_us") else v
-                            for k, v in exact.items()}
+            exact = json.loads(s[len("BENCHJSON ") :])
+            out["exact"] = {
+                k.replace("_us", "_ms"): round(v / 1000, 4) if k.endswith("_us") else v
+                for k, v in exact.items()
+            }
     out["latency_distribution"] = dist
     out.setdefault("non_2xx", 0)
     return out
 
 
-def run_wrk(url: str, bodies: list[str], *, connections: int, duration_s: float,
-            stop_after: int = 0, timeout_s: float = 30) -> dict[str, Any]:
+def run_wrk(
+    url: str,
+    bodies: list[str],
+    *,
+    connections: int,
+    duration_s: float,
+    stop_after: int = 0,
+    timeout_s: float = 30,
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ask.lua"
         script.write_text(lua_script(bodies, stop_after=stop_after))
-        cmd = ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", "--latency",
-               f"--timeout={round(timeout_s)}s", "-s", str(script), f"{url}/ask"]
+        cmd = [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(duration_s))}s",
+            "--latency",
+            f"--timeout={round(timeout_s)}s",
+            "-s",
+            str(script),
+            f"{url}/ask",
+        ]
         load_before = loadavg()
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=duration_s + 120)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=duration_s + 120, check=False
+        )
     if proc.returncode != 0:
         raise RuntimeError(f"wrk failed ({proc.returncode}): {proc.stderr}\n{proc.stdout}")
     parsed = parse_wrk(proc.stdout)
@@ -166,8 +191,9 @@ def run_wrk(url: str, bodies: list[str], *, connections: int, duration_s: float,
     return parsed
 
 
-async def _python_load(url: str, bodies: list[str], *, connections: int, duration_s: float,
-                       stop_after: int) -> dict[str, Any]:
+async def _python_load(
+    url: str, bodies: list[str], *, connections: int, duration_s: float, stop_after: int
+) -> dict[str, Any]:
     samples: list[float] = []
     bad = 0
     counter = 0
@@ -181,8 +207,9 @@ async def _python_load(url: str, bodies: list[str], *, connections: int, duratio
                 body = bodies[counter % len(bodies)]
                 counter += 1
                 t0 = time.perf_counter()
-                resp = await client.post("/ask", content=body,
-                                         headers={"Content-Type": "application/json"})
+                resp = await client.post(
+                    "/ask", content=body, headers={"Content-Type": "application/json"}
+                )
                 samples.append(time.perf_counter() - t0)
                 bad += resp.status_code >= 400
 
@@ -190,14 +217,24 @@ async def _python_load(url: str, bodies: list[str], *, connections: int, duratio
         await asyncio.gather(*(one() for _ in range(connections)))
         elapsed = time.perf_counter() - started
     p = percentiles_ms(samples)
-    return {"connections": connections, "requests": len(samples), "duration_s": round(elapsed, 3),
-            "requests_per_s": round(len(samples) / elapsed, 1), "non_2xx": bad, **p}
+    return {
+        "connections": connections,
+        "requests": len(samples),
+        "duration_s": round(elapsed, 3),
+        "requests_per_s": round(len(samples) / elapsed, 1),
+        "non_2xx": bad,
+        **p,
+    }
 
 
-def run_python(url: str, bodies: list[str], *, connections: int, duration_s: float,
-               stop_after: int = 0) -> dict[str, Any]:
-    return asyncio.run(_python_load(url, bodies, connections=connections, duration_s=duration_s,
-                                    stop_after=stop_after))
+def run_python(
+    url: str, bodies: list[str], *, connections: int, duration_s: float, stop_after: int = 0
+) -> dict[str, Any]:
+    return asyncio.run(
+        _python_load(
+            url, bodies, connections=connections, duration_s=duration_s, stop_after=stop_after
+        )
+    )
 
 
 def _answer_stats(client: httpx.Client) -> dict[str, int]:
@@ -230,10 +267,17 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         warm.append(time.perf_counter() - t0)
     estimate = sorted(warm)[1] * len(cold_qs) * 1.25 + 3
     ceiling = 90 if quick else 300
-    log(f"cold: {len(cold_qs)} distinct questions, use_cache false, 1 connection "
-        f"(~{sorted(warm)[1] * 1000:.0f} ms each, run of {min(estimate, ceiling):.0f}s)")
-    cold = load(dep.url, [body(q, False) for q in cold_qs], connections=1,
-                duration_s=min(estimate, ceiling), stop_after=len(cold_qs))
+    log(
+        f"cold: {len(cold_qs)} distinct questions, use_cache false, 1 connection "
+        f"(~{sorted(warm)[1] * 1000:.0f} ms each, run of {min(estimate, ceiling):.0f}s)"
+    )
+    cold = load(
+        dep.url,
+        [body(q, False) for q in cold_qs],
+        connections=1,
+        duration_s=min(estimate, ceiling),
+        stop_after=len(cold_qs),
+    )
     log(f"  cold p50 {cold['p50_ms']} ms, p99 {cold['p99_ms']} ms, {cold['requests']} requests")
 
     # cached: warm the answer tier once, check it is a hit, then repeat it
@@ -247,10 +291,12 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
     secs = 3 if quick else 10
     log(f"cached: latency at 1 connection, {secs}s")
     cached_lat = load(dep.url, cached_body, connections=1, duration_s=secs)
-    log(f"  cached p50 {cached_lat['p50_ms']} ms, p99 {cached_lat['p99_ms']} ms, "
-        f"{cached_lat['requests_per_s']} req/s")
+    log(
+        f"  cached p50 {cached_lat['p50_ms']} ms, p99 {cached_lat['p99_ms']} ms, "
+        f"{cached_lat['requests_per_s']} req/s"
+    )
     sweep = []
-    for c in ([8, 32] if quick else [4, 16, 32]):
+    for c in [8, 32] if quick else [4, 16, 32]:
         r = load(dep.url, cached_body, connections=c, duration_s=secs)
         log(f"  cached at {c} connections: {r['requests_per_s']} req/s, p50 {r['p50_ms']} ms")
         sweep.append(r)
@@ -260,8 +306,11 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
     misses = stats1["misses"] - stats0["misses"]
     best = max([cached_lat, *sweep], key=lambda r: r["requests_per_s"])
 
-    ratio = (round(cold["p50_ms"] / cached_lat["p50_ms"], 1)
-             if cold.get("p50_ms") and cached_lat.get("p50_ms") else None)
+    ratio = (
+        round(cold["p50_ms"] / cached_lat["p50_ms"], 1)
+        if cold.get("p50_ms") and cached_lat.get("p50_ms")
+        else None
+    )
     for r in sweep:  # keep wrk's own output for the two headline runs only
         r.pop("raw_output", None)
     return {
@@ -275,8 +324,12 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         "cached_throughput_sweep": sweep,
         "cached_best_requests_per_s": best["requests_per_s"],
         "cached_best_connections": best["connections"],
-        "cached_answer_tier": {"requests_sent": sent, "answer_hits": hits, "answer_misses": misses,
-                               "all_hits": misses == 0 and hits >= sent},
+        "cached_answer_tier": {
+            "requests_sent": sent,
+            "answer_hits": hits,
+            "answer_misses": misses,
+            "all_hits": misses == 0 and hits >= sent,
+        },
         "cold_over_cached_p50": ratio,
         "targets": {
             "cached_p50_ms": target(cached_lat.get("p50_ms"), op="<=", bound=1),
@@ -289,20 +342,27 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
 def summary_lines(r: dict[str, Any]) -> str:
     c, k = r["cold"], r["cached"]
     lines = [
-        f"cache_ask ({r['corpus'].get('corpus_chunks')} chunks, {r['load_generator']}"
-        f"{', quick' if r['quick'] else ''}):",
+        (
+            f"cache_ask ({r['corpus'].get('corpus_chunks')} chunks, {r['load_generator']}"
+            f"{', quick' if r['quick'] else ''}):"
+        ),
         f"  cold   p50 {c['p50_ms']:9.3f} ms  p99 {c['p99_ms']:9.3f} ms  ({c['requests']} distinct questions)",
         f"  cached p50 {k['p50_ms']:9.3f} ms  p99 {k['p99_ms']:9.3f} ms  (1 connection)",
-        f"  cold/cached p50 = {r['cold_over_cached_p50']}x; cached best "
-        f"{r['cached_best_requests_per_s']:.0f} req/s at {r['cached_best_connections']} connections",
+        (
+            f"  cold/cached p50 = {r['cold_over_cached_p50']}x; cached best "
+            f"{r['cached_best_requests_per_s']:.0f} req/s at {r['cached_best_connections']} connections"
+        ),
     ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"the first {QUICK_SCIFACT_DOCS} SciFact docs, 40 cold questions, 3 s runs")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"the first {QUICK_SCIFACT_DOCS} SciFact docs, 40 cold questions, 3 s runs",
+    )
     args = parser.parse_args(argv)
     with scifact_deployment(docs=QUICK_SCIFACT_DOCS if args.quick else None) as (dep, info):
         report = run_on(dep, info, quick=args.quick)

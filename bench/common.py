@@ -29,10 +29,10 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
+import httpx
+import numpy as np
 
-from tests.support.service import SHARED_DATA, LiveService, RedisServer  # noqa: E402
+from tests.support.service import SHARED_DATA, LiveService, RedisServer
 
 RESULTS_DIR = REPO / "bench" / "results"
 PAPERS_DIR = SHARED_DATA / "papers"
@@ -101,7 +101,7 @@ def _start_redis(attempts: int = 5) -> RedisServer:
     for attempt in range(attempts):
         try:
             return RedisServer().start()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if attempt == attempts - 1:
                 raise
             log(f"Redis did not start ({type(exc).__name__}: {exc}); retrying")
@@ -131,7 +131,9 @@ def deployment(
         try:
             started = time.perf_counter()
             live.start(timeout_s=240)
-            log(f"service up in {time.perf_counter() - started:.1f}s at {live.url} ({workers} workers)")
+            log(
+                f"service up in {time.perf_counter() - started:.1f}s at {live.url} ({workers} workers)"
+            )
             with httpx.Client(base_url=live.url, timeout=600) as client:
                 yield Deployment(live=live, client=client, corpus_root=root, redis=redis)
         finally:
@@ -139,9 +141,16 @@ def deployment(
             redis.stop()
 
 
-def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float = 0.05,
-           timeout_s: float = 3600, cpu_roots: Sequence[int] = (),
-           cpu_groups: dict[str, Sequence[int]] | None = None) -> dict[str, Any]:
+def ingest(
+    client: httpx.Client,
+    path: Path | str,
+    corpus: str,
+    *,
+    poll_s: float = 0.05,
+    timeout_s: float = 3600,
+    cpu_roots: Sequence[int] = (),
+    cpu_groups: dict[str, Sequence[int]] | None = None,
+) -> dict[str, Any]:
     """POST /ingest/start and poll the status every `poll_s` until a terminal state.
 
     Returns the final record plus `wall_s` (POST sent -> terminal state seen), `job_s` (the
@@ -167,14 +176,26 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
         now = time.perf_counter()
         if record["chunks_embedded"] and "first_embedded_s" not in milestones:
             milestones["first_embedded_s"] = round(now - t0, 3)
-        parsed = record["files_total"] and record["files_parsed"] + record["files_failed"] >= record["files_total"]
+        parsed = (
+            record["files_total"]
+            and record["files_parsed"] + record["files_failed"] >= record["files_total"]
+        )
         if parsed and "all_parsed_s" not in milestones:
             milestones["all_parsed_s"] = round(now - t0, 3)
-        if parsed and record["chunks_embedded"] >= record["chunks_total"] and "all_embedded_s" not in milestones:
+        if (
+            parsed
+            and record["chunks_embedded"] >= record["chunks_total"]
+            and "all_embedded_s" not in milestones
+        ):
             milestones["all_embedded_s"] = round(now - t0, 3)
         if cpu_groups and now - last_t >= 1.0:
             cpu = tree_cpu_groups(cpu_groups)
-            timeline.append({"t": round(now - t0, 2), **{k: round((cpu[k] - last[k]) / (now - last_t), 2) for k in cpu}})
+            timeline.append(
+                {
+                    "t": round(now - t0, 2),
+                    **{k: round((cpu[k] - last[k]) / (now - last_t), 2) for k in cpu},
+                }
+            )
             last, last_t = cpu, now
         if record["state"] in TERMINAL:
             break
@@ -195,8 +216,10 @@ def ingest(client: httpx.Client, path: Path | str, corpus: str, *, poll_s: float
     else:
         record["job_s"] = None
     if record["state"] != "succeeded" or record.get("files_failed"):
-        raise RuntimeError(f"ingest of {path} into {corpus}: {record['state']}: "
-                           f"{record.get('message')} {record.get('errors')}")
+        raise RuntimeError(
+            f"ingest of {path} into {corpus}: {record['state']}: "
+            f"{record.get('message')} {record.get('errors')}"
+        )
     return record
 
 
@@ -207,7 +230,9 @@ def timeline_summary(timeline: list[dict[str, float]]) -> dict[str, Any]:
     groups = [k for k in timeline[0] if k != "t"]
     totals = [sum(row[g] for g in groups) for row in timeline]
     return {
-        "mean_cores_busy": {g: round(sum(r[g] for r in timeline) / len(timeline), 2) for g in groups},
+        "mean_cores_busy": {
+            g: round(sum(r[g] for r in timeline) / len(timeline), 2) for g in groups
+        },
         "mean_cores_busy_total": round(sum(totals) / len(totals), 2),
         "seconds_under_1_5_cores": sum(1 for t in totals if t < 1.5),
         "seconds_sampled": len(timeline),
@@ -215,10 +240,25 @@ def timeline_summary(timeline: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def job_summary(record: dict[str, Any]) -> dict[str, Any]:
-    keep = ("state", "message", "files_total", "files_done", "files_failed", "chunks_total",
-            "chunks_embedded", "chunks_indexed", "embeddings_computed", "embeddings_cached",
-            "wall_s", "job_s", "milestones", "service_cpu_s", "workers", "loadavg_before",
-            "loadavg_after")
+    keep = (
+        "state",
+        "message",
+        "files_total",
+        "files_done",
+        "files_failed",
+        "chunks_total",
+        "chunks_embedded",
+        "chunks_indexed",
+        "embeddings_computed",
+        "embeddings_cached",
+        "wall_s",
+        "job_s",
+        "milestones",
+        "service_cpu_s",
+        "workers",
+        "loadavg_before",
+        "loadavg_after",
+    )
     return {k: record.get(k) for k in keep}
 
 
@@ -308,10 +348,22 @@ def machine() -> dict[str, Any]:
 
 def git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
-                             capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "shared", "services"],
-                               cwd=REPO, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "shared", "services"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        )
         rev = out.stdout.strip() or None
         return f"{rev}+dirty" if rev and dirty.stdout.strip() else rev
     except (OSError, subprocess.SubprocessError):
@@ -320,8 +372,13 @@ def git_revision() -> str | None:
 
 def write_result(name: str, report: dict[str, Any]) -> Path:
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    report = {"benchmark": name, "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-              "revision": git_revision(), "machine": machine(), **report}
+    report = {
+        "benchmark": name,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "revision": git_revision(),
+        "machine": machine(),
+        **report,
+    }
     path = RESULTS_DIR / f"{name}.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     log(f"wrote {path.relative_to(REPO)}")
@@ -335,7 +392,9 @@ QUICK_SCIFACT_DOCS = 600
 
 
 @contextlib.contextmanager
-def scifact_deployment(*, docs: int | None, corpus: str = "scifact") -> Iterator[tuple[Deployment, dict[str, Any]]]:
+def scifact_deployment(
+    *, docs: int | None, corpus: str = "scifact"
+) -> Iterator[tuple[Deployment, dict[str, Any]]]:
     """A fresh deployment with SciFact's corpus.jsonl (or its first `docs` records) ingested
     into `corpus`; yields it and a summary of that ingest (chunks, time)."""
 
@@ -344,8 +403,13 @@ def scifact_deployment(*, docs: int | None, corpus: str = "scifact") -> Iterator
 
     with deployment(workers=2, prepare=prepare) as dep:
         log(f"ingesting SciFact ({docs or 'all'} docs) into {corpus!r}")
-        record = ingest(dep.client, dep.corpus_root / "scifact" / "corpus.jsonl", corpus,
-                        poll_s=0.5, cpu_roots=service_pids(dep.live))
+        record = ingest(
+            dep.client,
+            dep.corpus_root / "scifact" / "corpus.jsonl",
+            corpus,
+            poll_s=0.5,
+            cpu_roots=service_pids(dep.live),
+        )
         info = {**job_summary(record), "docs": docs or "all", "corpus": corpus}
         for c in dep.client.get("/corpora").json()["corpora"]:
             if c["name"] == corpus:

@@ -45,8 +45,8 @@ from bench.common import (
     log,
     service_groups,
     service_pids,
-    timeline_summary,
     target,
+    timeline_summary,
     write_result,
 )
 
@@ -73,8 +73,9 @@ def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
     tokens = 0
     started = time.perf_counter()
     for pdf in pdfs:
-        doc = parse_file(pdf, max_pages=s.limits.max_pages,
-                         max_bytes=int(s.limits.max_file_mb * 1024 * 1024))
+        doc = parse_file(
+            pdf, max_pages=s.limits.max_pages, max_bytes=int(s.limits.max_file_mb * 1024 * 1024)
+        )
         chunks = chunker.chunk(doc)
         file_texts = [c.text for c in chunks]
         tokens += sum(c.n_tokens for c in chunks)
@@ -92,8 +93,9 @@ def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
 # ---- raw encode in child processes ----------------------------------------------------------
 
 
-def _encode_child(work: list[list[str]], threads: int, batch_size: int, barrier: Any,
-                  out: Any) -> None:
+def _encode_child(
+    work: list[list[str]], threads: int, batch_size: int, barrier: Any, out: Any
+) -> None:
     from shared.embedding import Embedder
 
     embedder = Embedder(threads=threads, batch_size=batch_size)
@@ -117,8 +119,10 @@ def raw_encode(parts: list[list[list[str]]], *, threads: int, batch_size: int) -
     ctx = mp.get_context("spawn")
     barrier = ctx.Barrier(len(parts))
     out = ctx.Queue()
-    procs = [ctx.Process(target=_encode_child, args=(p, threads, batch_size, barrier, out))
-             for p in parts]
+    procs = [
+        ctx.Process(target=_encode_child, args=(p, threads, batch_size, barrier, out))
+        for p in parts
+    ]
     for p in procs:
         p.start()
     load_before = loadavg()
@@ -153,8 +157,10 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     log(f"parsing and chunking {len(pdfs)} papers")
     data = chunk_papers(pdfs)
     texts, batches, bs = data["texts"], data["batches"], data["batch_size"]
-    log(f"{len(texts)} chunks ({len(set(texts))} distinct), {len(batches)} pipeline batches "
-        f"of <= {bs}, {data['tokens']} word pieces, parse+chunk {data['parse_chunk_s']}s")
+    log(
+        f"{len(texts)} chunks ({len(set(texts))} distinct), {len(batches)} pipeline batches "
+        f"of <= {bs}, {data['tokens']} word pieces, parse+chunk {data['parse_chunk_s']}s"
+    )
 
     raw: dict[str, Any] = {}
     log("raw encode: 2 processes x 1 thread, half the chunks each")
@@ -180,17 +186,21 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         folder = dep.corpus_root / "papers"
         log("cold ingest (empty Redis)")
         pids = service_pids(dep.live)
-        cold = ingest(dep.client, folder, "papers", cpu_roots=pids,
-                      cpu_groups=service_groups(dep.live))
+        cold = ingest(
+            dep.client, folder, "papers", cpu_roots=pids, cpu_groups=service_groups(dep.live)
+        )
         runs["cold"] = job_summary(cold)
         cold_timeline = cold.get("cpu_timeline", [])
         log(f"  {runs['cold']}")
         log("re-ingest, same corpus (all unchanged)")
-        runs["reingest_unchanged"] = job_summary(ingest(dep.client, folder, "papers", cpu_roots=pids))
+        runs["reingest_unchanged"] = job_summary(
+            ingest(dep.client, folder, "papers", cpu_roots=pids)
+        )
         log(f"  {runs['reingest_unchanged']}")
         log("ingest into a new corpus (all embeddings cached)")
-        runs["new_corpus_cached"] = job_summary(ingest(dep.client, folder, "papers-copy",
-                                                          cpu_roots=pids))
+        runs["new_corpus_cached"] = job_summary(
+            ingest(dep.client, folder, "papers-copy", cpu_roots=pids)
+        )
         log(f"  {runs['new_corpus_cached']}")
         corpora = dep.client.get("/corpora").json()
 
@@ -221,13 +231,28 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         return round(cold_r[field] / other, 1) if other else None
 
     # CPU-time efficiency: robust when other processes share the cores (wall ratios are not).
-    cpu_ratios = {k: round(v["cpu_ms_per_chunk"] / pipeline["cpu_ms_per_chunk"], 3)
-                  for k, v in raw.items()}
+    cpu_ratios = {
+        k: round(v["cpu_ms_per_chunk"] / pipeline["cpu_ms_per_chunk"], 3) for k, v in raw.items()
+    }
+    # Other load on the machine shows as fewer cores busy than the processes could use.
+    busy = {k: v["mean_cores_busy"] for k, v in raw.items()}
+    busy["pipeline"] = pipeline["mean_cores_busy"]
+    contention = {
+        "mean_cores_busy": busy,
+        "contended": busy["raw_2proc_1thread"] < 1.7,
+        "note": "2 single-threaded processes should keep ~2 cores busy; less means other "
+        "processes took CPU and the wall-clock ratios are unreliable: read the "
+        "cpu-time ratios (CPU ms per chunk, raw / pipeline) instead.",
+    }
     speedups = {
-        "reingest_unchanged": {"wall_x": speedup("reingest_unchanged", "wall_s"),
-                               "job_x": speedup("reingest_unchanged", "job_s")},
-        "new_corpus_cached": {"wall_x": speedup("new_corpus_cached", "wall_s"),
-                              "job_x": speedup("new_corpus_cached", "job_s")},
+        "reingest_unchanged": {
+            "wall_x": speedup("reingest_unchanged", "wall_s"),
+            "job_x": speedup("reingest_unchanged", "job_s"),
+        },
+        "new_corpus_cached": {
+            "wall_x": speedup("new_corpus_cached", "wall_s"),
+            "job_x": speedup("new_corpus_cached", "job_s"),
+        },
     }
     return {
         "quick": quick,
@@ -237,7 +262,7 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "word_pieces": data["tokens"],
         "batch_size": bs,
         "pipeline_layout": "2 worker processes x 1 torch thread (RAG_EMBED_THREADS=1); API "
-                           "process indexes (BM25 + qdrant-edge upsert) on the same 2 cores",
+        "process indexes (BM25 + qdrant-edge upsert) on the same 2 cores",
         "fair_comparison": "raw_2proc_1thread: same processes x threads as the workers",
         "raw_encode": raw,
         "pipeline_cold": pipeline,
@@ -248,19 +273,26 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         "corpora": corpora.get("corpora"),
         "targets": {
             "pipeline_over_raw_fair": target(ratios["raw_2proc_1thread"], op=">=", bound=0.8),
+            "pipeline_over_raw_fair_cpu_time": target(
+                cpu_ratios["raw_2proc_1thread"], op=">=", bound=0.8
+            ),
             "reingest_unchanged_speedup_wall": target(
-                speedups["reingest_unchanged"]["wall_x"], op=">=", bound=50),
+                speedups["reingest_unchanged"]["wall_x"], op=">=", bound=50
+            ),
             "new_corpus_cached_speedup_wall": target(
-                speedups["new_corpus_cached"]["wall_x"], op=">=", bound=10),
+                speedups["new_corpus_cached"]["wall_x"], op=">=", bound=10
+            ),
         },
         "raw_fair_chunks_per_s": fair,
+        "contention": contention,
     }
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"the {QUICK_PAPERS} smallest papers only")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"the {QUICK_PAPERS} smallest papers only"
+    )
     args = parser.parse_args(argv)
     report = run(quick=args.quick)
     write_result(NAME, report)
@@ -277,11 +309,22 @@ def summary_lines(r: dict[str, Any]) -> str:
         f"  pipeline cold  {p['chunks_per_s']:8.1f} chunks/s (job {p['job_s']:.1f}s, wall {p['wall_s']:.1f}s)",
     ]
     for k, v in raw.items():
-        lines.append(f"  {k:36s} {v['chunks_per_s']:8.1f} chunks/s  pipeline/raw = "
-                     f"{r['pipeline_over_raw'][k]:.3f} (cpu-time basis "
-                     f"{r['pipeline_over_raw_cpu_efficiency'][k]:.3f})")
+        lines.append(
+            f"  {k:36s} {v['chunks_per_s']:8.1f} chunks/s  pipeline/raw = "
+            f"{r['pipeline_over_raw'][k]:.3f} (cpu-time basis "
+            f"{r['pipeline_over_raw_cpu_efficiency'][k]:.3f})"
+        )
     for k, v in sp.items():
         lines.append(f"  {k:20s} {v['wall_x']}x wall, {v['job_x']}x job time faster than cold")
+    busy = r["contention"]["mean_cores_busy"]
+    lines.append(
+        f"  cores busy: raw 2x1 {busy['raw_2proc_1thread']}, pipeline {busy['pipeline']}"
+        + (
+            " -- CONTENDED machine: trust the cpu-time ratios"
+            if r["contention"]["contended"]
+            else ""
+        )
+    )
     return "\n".join(lines)
 
 

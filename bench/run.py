@@ -40,8 +40,14 @@ from bench.common import (
 
 def _script(name: str) -> dict[str, Any]:
     """Run bench/<name>.py as it is run by hand; it writes bench/results/<name>.json."""
-    proc = subprocess.run([sys.executable, str(REPO / "bench" / f"{name}.py")], cwd=REPO,
-                          capture_output=True, text=True, timeout=1800)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "bench" / f"{name}.py")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"bench/{name}.py exited {proc.returncode}: {proc.stderr[-2000:]}")
     return json.loads((RESULTS_DIR / f"{name}.json").read_text())
@@ -61,8 +67,11 @@ def _store_figures(r: dict[str, Any]) -> dict[str, Any]:
 
 def _pdf_figures(r: dict[str, Any]) -> dict[str, Any]:
     return {
-        name: {"pages_per_s": v["pages_per_s"], "dict_word_fraction": v["dict_word_fraction"],
-               "column_passages_found": v["column_passages_found"]}
+        name: {
+            "pages_per_s": v["pages_per_s"],
+            "dict_word_fraction": v["dict_word_fraction"],
+            "column_passages_found": v["column_passages_found"],
+        }
         for name, v in r["papers"].items()
     }
 
@@ -79,6 +88,7 @@ def _ingest_figures(r: dict[str, Any]) -> dict[str, Any]:
         "reingest_unchanged_wall_s": r["ingest_runs"]["reingest_unchanged"]["wall_s"],
         "new_corpus_cached_wall_s": r["ingest_runs"]["new_corpus_cached"]["wall_s"],
         "speedups_vs_cold": r["speedups_vs_cold"],
+        "contention": r["contention"],
     }
 
 
@@ -115,16 +125,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     steps: dict[str, dict[str, Any]] = {}
 
-    def step(name: str, fn: Callable[[], dict[str, Any]],
-             figures: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any] | None:
+    def step(
+        name: str,
+        fn: Callable[[], dict[str, Any]],
+        figures: Callable[[dict[str, Any]], dict[str, Any]],
+    ) -> dict[str, Any] | None:
         log(f"=== {name}")
         t0 = time.perf_counter()
         entry: dict[str, Any] = {"loadavg_before": loadavg()}
         report = None
         try:
             report = fn()
-            entry.update(status="ok", figures=figures(report),
-                         targets=report.get("targets", {}))
+            entry.update(status="ok", figures=figures(report), targets=report.get("targets", {}))
         except Exception as exc:  # noqa: BLE001 - record it, run the other steps
             traceback.print_exc()
             entry.update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000])
@@ -137,6 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     reports: dict[str, dict[str, Any]] = {}
 
     if not args.skip_ingest:
+
         def ingest_step() -> dict[str, Any]:
             r = ingest_throughput.run(quick=quick)
             write_result(ingest_throughput.NAME, r)
@@ -150,9 +163,13 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             with scifact_deployment(docs=QUICK_SCIFACT_DOCS if quick else None) as (dep, info):
-                steps["scifact_ingest"] = {"status": "ok", "figures": info,
-                                           "seconds": round(time.perf_counter() - t0, 1)}
+                steps["scifact_ingest"] = {
+                    "status": "ok",
+                    "figures": info,
+                    "seconds": round(time.perf_counter() - t0, 1),
+                }
                 if not args.skip_search:
+
                     def search_step() -> dict[str, Any]:
                         r = search_latency.run_on(dep, info, quick=quick)
                         write_result(search_latency.NAME, r)
@@ -161,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                     if (r := step("search_latency", search_step, _search_figures)) is not None:
                         reports["search_latency"] = r
                 if not args.skip_cache_ask:
+
                     def cache_step() -> dict[str, Any]:
                         r = cache_ask.run_on(dep, info, quick=quick)
                         write_result(cache_ask.NAME, r)
@@ -171,14 +189,18 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             steps.setdefault("scifact_ingest", {})
-            steps["scifact_ingest"].update(status="error", error=f"{type(exc).__name__}: {exc}"[:2000])
+            steps["scifact_ingest"].update(
+                status="error", error=f"{type(exc).__name__}: {exc}"[:2000]
+            )
 
     if not args.skip_store_latency:
         step("store_latency", lambda: _script("store_latency"), _store_figures)
     if not args.skip_pdf_parsers:
         step("pdf_parsers", lambda: _script("pdf_parsers"), _pdf_figures)
 
-    targets = {f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()}
+    targets = {
+        f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()
+    }
     summary = {
         "quick": quick,
         "seconds": round(time.perf_counter() - started, 1),
@@ -193,20 +215,31 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def render(summary: dict[str, Any], reports: dict[str, dict[str, Any]]) -> str:
-    lines = [f"rag-papers benchmarks ({'quick' if summary['quick'] else 'full'}, "
-             f"{summary['seconds']:.0f}s, revision {git_revision()}, {machine()['cpus']} cpus)"]
-    for mod, name in ((ingest_throughput, "ingest_throughput"),
-                      (search_latency, "search_latency"), (cache_ask, "cache_ask")):
+    lines = [
+        (
+            f"rag-papers benchmarks ({'quick' if summary['quick'] else 'full'}, "
+            f"{summary['seconds']:.0f}s, revision {git_revision()}, {machine()['cpus']} cpus)"
+        )
+    ]
+    for mod, name in (
+        (ingest_throughput, "ingest_throughput"),
+        (search_latency, "search_latency"),
+        (cache_ask, "cache_ask"),
+    ):
         if name in reports:
             lines.append(mod.summary_lines(reports[name]))
     s = summary["steps"]
     if s.get("store_latency", {}).get("status") == "ok":
         f = s["store_latency"]["figures"]
-        lines.append(f"store_latency ({f['chunks']} chunks): edge dense p50 {f['edge_dense_p50_ms']} ms, "
-                     f"sparse p50 {f['edge_sparse_p50_ms']} ms; rank-bm25 p50 {f['rank_bm25_p50_ms']} ms")
+        lines.append(
+            f"store_latency ({f['chunks']} chunks): edge dense p50 {f['edge_dense_p50_ms']} ms, "
+            f"sparse p50 {f['edge_sparse_p50_ms']} ms; rank-bm25 p50 {f['rank_bm25_p50_ms']} ms"
+        )
     if s.get("pdf_parsers", {}).get("status") == "ok":
         f = s["pdf_parsers"]["figures"]
-        lines.append("pdf_parsers: " + ", ".join(f"{k} {v['pages_per_s']} pages/s" for k, v in f.items()))
+        lines.append(
+            "pdf_parsers: " + ", ".join(f"{k} {v['pages_per_s']} pages/s" for k, v in f.items())
+        )
     for name, e in s.items():
         if e.get("status") == "error":
             lines.append(f"{name}: ERROR {e['error'][:300]}")

@@ -48,8 +48,16 @@ def measure(client: httpx.Client, corpus: str, *, per_mode: int | None) -> dict[
     n = len(rest) // len(MODES) if per_mode is None else min(per_mode, len(rest) // len(MODES))
     sets = {m: rest[i * n : (i + 1) * n] for i, m in enumerate(MODES)}
     for i, q in enumerate(warm):
-        client.post("/search", json={"query": q, "corpus": corpus, "top_k": TOP_K,
-                                     "mode": MODES[i % len(MODES)], "use_cache": False})
+        client.post(
+            "/search",
+            json={
+                "query": q,
+                "corpus": corpus,
+                "top_k": TOP_K,
+                "mode": MODES[i % len(MODES)],
+                "use_cache": False,
+            },
+        )
     samples: dict[str, list[float]] = {m: [] for m in MODES}
     empty = {m: 0 for m in MODES}
     cache_hits = 0
@@ -57,8 +65,13 @@ def measure(client: httpx.Client, corpus: str, *, per_mode: int | None) -> dict[
     started = time.perf_counter()
     for i in range(n):
         for mode in MODES:
-            body = {"query": sets[mode][i], "corpus": corpus, "top_k": TOP_K, "mode": mode,
-                    "use_cache": False}
+            body = {
+                "query": sets[mode][i],
+                "corpus": corpus,
+                "top_k": TOP_K,
+                "mode": mode,
+                "use_cache": False,
+            }
             t0 = time.perf_counter()
             resp = client.post("/search", json=body)
             data = resp.content
@@ -99,17 +112,26 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
 
 def summary_lines(r: dict[str, Any]) -> str:
     c = r["corpus"]
-    lines = [f"search_latency ({c.get('corpus_chunks')} chunks, {r['queries_per_mode']} distinct "
-             f"queries/mode, uncached{', quick' if r['quick'] else ''}):"]
+    lines = [
+        (
+            f"search_latency ({c.get('corpus_chunks')} chunks, {r['queries_per_mode']} distinct "
+            f"queries/mode, uncached{', quick' if r['quick'] else ''}):"
+        )
+    ]
     for m, v in r["per_mode"].items():
-        lines.append(f"  {m:7s} p50 {v['p50_ms']:7.2f} ms  p95 {v['p95_ms']:7.2f}  p99 {v['p99_ms']:7.2f}")
+        lines.append(
+            f"  {m:7s} p50 {v['p50_ms']:7.2f} ms  p95 {v['p95_ms']:7.2f}  p99 {v['p99_ms']:7.2f}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help=f"the first {QUICK_SCIFACT_DOCS} SciFact docs, 60 queries per mode")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"the first {QUICK_SCIFACT_DOCS} SciFact docs, 60 queries per mode",
+    )
     args = parser.parse_args(argv)
     with scifact_deployment(docs=QUICK_SCIFACT_DOCS if args.quick else None) as (dep, info):
         report = run_on(dep, info, quick=args.quick)

@@ -332,6 +332,11 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
         out.print(f"{name}: {n} keys removed")
 
 
+from services.cli import evaluate  # noqa: E402 - registers `rag eval` on the app above
+
+evaluate.register(app)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

@@ -10,13 +10,15 @@ In one run:
    pipeline's batch size (settings.embedding.batch_size) and its total thread count:
    - `raw_2proc_1thread`: 2 processes x 1 torch thread, each `encode`s half of the chunks (every
      other chunk) in one call. The pipeline's layout (2 worker processes x 1 torch thread): the
-     fair comparison.
+     fair comparison. Run twice (before the service starts and after it stops), best kept.
    - `raw_1proc_2threads`: 1 process x 2 torch threads, one `encode` of all chunks.
    - `raw_2proc_1thread_pipeline_batches`: 2 x 1, but one `encode` call per pipeline batch
      (per file, 32 chunks, batches dealt alternately): what the workers' model calls are, so the
      gap to the pipeline is pipeline overhead, and the gap to `raw_2proc_1thread` is batching
      (one big call sorts all texts by length, which pads less).
-   No service runs while raw encode is timed.
+   No service runs while raw encode is timed. Each run records its CPU time, so a CPU-time
+   ratio (raw CPU ms per chunk / the service's CPU ms per chunk) stands beside the wall-clock
+   ratio: it holds when other processes share the cores, which the wall ratio does not.
 3. A fresh deployment (new Redis: an empty embedding cache; API + 2 workers, 1 torch thread
    each) ingests the papers into corpus `papers`: chunks/s = chunks_indexed / (finished_at -
    started_at) of the job; also per POST->terminal wall time (status polled every 50 ms).
@@ -203,6 +205,22 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         )
         log(f"  {runs['new_corpus_cached']}")
         corpora = dep.client.get("/corpora").json()
+
+    # The fair raw figure again, now that the service has stopped: best of the two runs, since
+    # other load on the machine only ever slows a run down (conservative for the ratio).
+    log("raw encode again: 2 processes x 1 thread, half the chunks each")
+    again = raw_encode([[texts[0::2]], [texts[1::2]]], threads=1, batch_size=bs)
+    log(f"  {again}")
+    first = raw["raw_2proc_1thread"]
+    best = max((first, again), key=lambda r: r["chunks_per_s"])
+    raw["raw_2proc_1thread"] = {
+        **best,
+        "chosen": "best of 2 runs (before the service started, after it stopped)",
+        "runs": [
+            {k: r[k] for k in ("wall_s", "chunks_per_s", "cpu_ms_per_chunk", "mean_cores_busy")}
+            for r in (first, again)
+        ],
+    }
 
     cold_r = runs["cold"]
     chunks = cold_r["chunks_indexed"]

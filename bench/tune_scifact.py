@@ -1,7 +1,8 @@
 """Tune BM25, dense and hybrid retrieval on SciFact's train split, offline and fast.
 
-Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--max-tokens 200] [--embed-only]`.
-Writes bench/results/tune_scifact.json and prints one line per variant.
+Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense-title]
+[--max-tokens 200]`. Writes bench/results/tune_scifact.json (with `--dense-title`:
+tune_scifact_dense_title.json) and prints one line per variant to stderr.
 
 What the service computes, reproduced without HTTP: corpus.jsonl read by `iter_jsonl`, chunked
 by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cached under
@@ -10,7 +11,12 @@ by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cach
 dense brute-force cosine, as the service never optimises the shard). Rankings then follow
 `Retriever._search_uncached`: at `top_k` results, each mode searches `max(top_k, candidates)`
 deep in hybrid mode, `top_k` deep alone, and fuses with `shared.fusion`. Chunk rankings become
-document rankings by best chunk and are scored with ranx (`shared.evaluation`).
+document rankings by best chunk and are scored with ranx (`shared.evaluation`), at the top_k
+`rag eval` asks for; `rag eval` through the live service gives the same figures.
+
+The report: the shipped defaults' table, the defaults before tuning, a coordinate ascent over
+the BM25 settings (and where the title goes), a grid over fusion, candidates and weights, and
+paired t-tests (ranx) of the choices that matter.
 """
 
 from __future__ import annotations
@@ -311,7 +317,8 @@ def main() -> None:
 
     timings: dict[str, float] = {}
     started = time.monotonic()
-    chunks = corpus_chunks(args.data, max_tokens=args.max_tokens, overlap_tokens=args.overlap_tokens)
+    chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
+                           overlap_tokens=args.overlap_tokens)
     timings["chunking_s"] = round(time.monotonic() - started, 1)
     print(f"{len(chunks)} chunks in {timings['chunking_s']}s", file=sys.stderr)
     t = time.monotonic()
@@ -456,9 +463,10 @@ def run_variants(
     def run(mode: str, variant: LexicalVariant, fusion: Fusion) -> dict[str, dict[str, float]]:
         return run_of(bench, mode, variant=variant, fusion=fusion, top_k=top_k)
 
-    ship = {mode: run(mode, shipped_lexical, shipped_fusion) for mode in ("bm25", "dense", "hybrid")}
+    modes = ("bm25", "dense", "hybrid")
+    ship = {mode: run(mode, shipped_lexical, shipped_fusion) for mode in modes}
     table = {mode: score(bench, qrels, mode, variant=shipped_lexical, fusion=shipped_fusion,
-                         top_k=top_k) for mode in ("bm25", "dense", "hybrid")}
+                         top_k=top_k) for mode in modes}
     before = {mode: score(bench, qrels, mode, variant=before_lexical, fusion=before_fusion,
                           top_k=top_k) for mode in ("bm25", "hybrid")}
     chunk_fusion = _replace_fusion(shipped_fusion, by_document=False)

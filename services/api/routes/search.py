@@ -33,6 +33,10 @@ def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
     return Response(content=body, media_type="application/json")
 
 
+def _cache_enabled(request: Request) -> bool:
+    return bool(request.app.state.ctx.resources.settings.cache.enabled)
+
+
 async def _cached(request: Request, cache: ResultCache, corpus: str, parts: tuple[Any, ...]) -> tuple[int, bytes | None]:
     keys, args = cache.lookup_args(corpus, *parts)
     script = request.app.state.lookup_script
@@ -43,6 +47,7 @@ async def _cached(request: Request, cache: ResultCache, corpus: str, parts: tupl
 @router.post("/search")
 async def search(body: SearchRequest, request: Request, retriever: RetrieverDep) -> Any:
     check_corpus_name(body.corpus)
+    body.use_cache = body.use_cache and _cache_enabled(request)
     if body.use_cache and body.query.strip():
         parts = retriever.cache_parts(mode=body.mode, query=body.query, top_k=body.top_k)
         version, raw = await _cached(request, retriever.cache, body.corpus, parts)
@@ -69,6 +74,7 @@ async def ask(body: AskRequest, request: Request, answerer: AnswererDep) -> Any:
     if not body.question.strip():
         raise InvalidRequestError("question: must not be empty")
     seen_version = None
+    body.use_cache = body.use_cache and _cache_enabled(request)
     if body.use_cache:
         parts = answerer.cache_parts(question=body.question, top_k=body.top_k)
         seen_version, raw = await _cached(request, answerer.cache, body.corpus, parts)

@@ -32,8 +32,8 @@ def convex_fusion(
     document's best normalised score from each list: a paper whose title-bearing first chunk
     matches the words and whose second chunk matches the meaning ranks on both. Its other
     chunks keep their own scores, which never exceed that one, so results stay chunks and a
-    document ranks where its best chunk does. On SciFact train this adds about 0.004 nDCG@10
-    over chunk-by-chunk fusion (bench/tune_scifact.py).
+    document ranks where its best chunk does. On SciFact train: nDCG@10 0.733 against 0.730
+    chunk by chunk (bench/tune_scifact.py).
     """
     weights = (dense_weight, 1.0 - dense_weight)
     normalised = (_min_max(dense), _min_max(sparse))

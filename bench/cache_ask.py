@@ -252,7 +252,7 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
 
     questions = scifact_queries()
     random.Random(11).shuffle(questions)
-    cached_q, cold_qs = questions[0], questions[1 : 1 + (40 if quick else 200)]
+    cached_q, cold_qs = questions[0], questions[1 : 1 + (40 if quick else 150)]
     client.delete("/cache/all")
 
     def body(q: str, use_cache: bool) -> str:

@@ -107,6 +107,14 @@ class RetrievalSettings(BaseSettings):
     )
 
 
+    @field_validator("fusion")
+    @classmethod
+    def _known_fusion(cls, v: str) -> str:
+        if v not in {"convex", "rrf"}:
+            raise ValueError("RAG_RETRIEVAL_FUSION must be 'convex' or 'rrf'")
+        return v
+
+
 class Bm25Settings(BaseSettings):
     model_config = _section("RAG_BM25_")
     k1: float = Field(

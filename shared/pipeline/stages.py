@@ -72,6 +72,11 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
         return
     corpus = jobs.raw(job_id)["corpus"]
     jobs.update(job_id, current_file=msg.source)
+    unchanged = _unchanged_file(res, msg, corpus)
+    if unchanged is not None:
+        res.redis.sadd(res.keys.job_seen_sources(job_id), msg.source)
+        _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged)
+        return
     try:
         documents = _read(res, msg, passwords=jobs.passwords(job_id))
     except ParseError as exc:
@@ -145,6 +150,21 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     if n_batches == 0:
         dispatch.send(INDEX, IndexMsg(job_id=job_id, file_no=msg.file_no))
     jobs.publish(job_id)
+
+
+def _unchanged_file(res: Resources, msg: ParseMsg, corpus: str) -> int | None:
+    """The chunk count of a single-document file whose exact bytes the corpus already holds
+    under this name and chunking; None when it must be read. Costs a hash, not a parse."""
+    path = Path(msg.path)
+    if path.suffix.lower() == ".jsonl" or not path.is_file():
+        return None
+    doc_id = file_hash(path)
+    if res.catalog.source_doc(corpus, msg.source) != doc_id:
+        return None
+    entry = res.catalog.document(corpus, doc_id)
+    if entry is None or entry.chunking != res.chunking_signature:
+        return None
+    return entry.chunks
 
 
 def _read(

@@ -30,3 +30,37 @@ def test_fusion_with_an_empty_list_keeps_the_other_order() -> None:
     dense = hits(("a", 0.9), ("b", 0.5))
     assert [h.id for h, _ in convex_fusion(dense, [], dense_weight=0.5)] == ["a", "b"]
     assert [h.id for h, _ in reciprocal_rank_fusion([dense, []])] == ["a", "b"]
+
+
+def doc_hits(*triples: tuple[str, str, float]) -> list[StoredHit]:
+    return [StoredHit(id=i, score=s, payload={"doc_id": d}) for i, d, s in triples]
+
+
+def test_convex_fusion_credits_a_documents_best_chunk_with_its_best_of_each_list() -> None:
+    # Paper A: its title chunk a0 leads BM25, its second chunk a1 leads dense.
+    dense = doc_hits(("a1", "A", 0.9), ("b0", "B", 0.8), ("a0", "A", 0.5))
+    sparse = doc_hits(("a0", "A", 20.0), ("b0", "B", 15.0), ("a1", "A", 10.0))
+    by_chunk = dict((h.id, s) for h, s in convex_fusion(dense, sparse, dense_weight=0.5,
+                                                         by_document=False))
+    assert by_chunk == {"a1": 0.5, "b0": 0.625, "a0": 0.5}
+    fused = convex_fusion(dense, sparse, dense_weight=0.5)
+    # a1 (A's best chunk, first of the tie) scores 0.5 * 1 + 0.5 * 1; a0 keeps its own 0.5.
+    assert [(h.id, s) for h, s in fused] == [("a1", 1.0), ("b0", 0.625), ("a0", 0.5)]
+
+
+def test_convex_fusion_by_document_never_ranks_another_chunk_above_the_best_one() -> None:
+    dense = doc_hits(("a0", "A", 0.9), ("a1", "A", 0.7), ("b0", "B", 0.1))
+    sparse = doc_hits(("a1", "A", 9.0), ("b0", "B", 5.0), ("a0", "A", 1.0))
+    fused = convex_fusion(dense, sparse, dense_weight=0.3)
+    scores = dict((h.id, s) for h, s in fused)
+    assert [h.id for h, _ in fused][0] in {"a0", "a1"}
+    assert max(scores["a0"], scores["a1"]) == 0.3 * 1.0 + 0.7 * 1.0
+    assert min(scores["a0"], scores["a1"]) < 1.0
+
+
+def test_hits_without_a_document_fuse_chunk_by_chunk() -> None:
+    dense = [StoredHit(id="x", score=0.9, payload={}), StoredHit(id="y", score=0.1, payload={})]
+    sparse = [StoredHit(id="y", score=3.0, payload={}), StoredHit(id="x", score=1.0, payload={})]
+    assert convex_fusion(dense, sparse, dense_weight=0.5) == convex_fusion(
+        dense, sparse, dense_weight=0.5, by_document=False
+    )

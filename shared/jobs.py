@@ -96,9 +96,6 @@ class JobStore:
         self.publish(job_id)
         return job_id
 
-    def exists(self, job_id: str) -> bool:
-        return bool(self._r.exists(self._k.job(job_id)))
-
     def raw(self, job_id: str) -> dict[str, str]:
         data = self._r.hgetall(self._k.job(job_id))
         if not data:

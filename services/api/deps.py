@@ -13,7 +13,6 @@ from services.api.context import ApiContext
 from shared.answer import Answerer
 from shared.resources import Resources
 from shared.retrieval import Retriever
-from shared.settings import Settings
 
 
 async def get_context(request: Request) -> ApiContext:
@@ -27,10 +26,6 @@ async def get_resources(request: Request) -> Resources:
     return request.app.state.ctx.resources  # type: ignore[no-any-return]
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.app.state.ctx.resources.settings  # type: ignore[no-any-return]
-
-
 async def get_retriever(request: Request) -> Retriever:
     return request.app.state.ctx.retriever  # type: ignore[no-any-return]
 
@@ -40,6 +35,5 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]

@@ -72,13 +72,14 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
         return
     corpus = jobs.raw(job_id)["corpus"]
     jobs.update(job_id, current_file=msg.source)
-    unchanged = _unchanged_file(res, msg, corpus)
+    content_hash = _content_hash(Path(msg.path))
+    unchanged = _unchanged_file(res, msg, corpus, content_hash)
     if unchanged is not None:
         res.redis.sadd(res.keys.job_seen_sources(job_id), msg.source)
         _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged)
         return
     try:
-        documents = _read(res, msg, passwords=jobs.passwords(job_id))
+        documents = _read(res, msg, passwords=jobs.passwords(job_id), content_hash=content_hash)
     except ParseError as exc:
         _file_done(res, msg, dispatch, outcome="failed", reason=str(exc), chunks=0)
         return
@@ -92,7 +93,8 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     sources = [source for source, _, _ in documents]
     current = res.redis.hmget(res.keys.corpus_sources(corpus), sources) if sources else []
     known = res.catalog.documents(corpus, {doc_id for _, _, doc_id in documents})
-    res.redis.sadd(res.keys.job_seen_sources(job_id), *sources) if sources else None
+    if sources:
+        res.redis.sadd(res.keys.job_seen_sources(job_id), *sources)
 
     staged_docs: list[dict[str, Any]] = []
     chunks: list[dict[str, Any]] = []
@@ -152,14 +154,23 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     jobs.publish(job_id)
 
 
-def _unchanged_file(res: Resources, msg: ParseMsg, corpus: str) -> int | None:
-    """The chunk count of a single-document file whose exact bytes the corpus already holds
-    under this name and chunking; None when it must be read. Costs a hash, not a parse."""
-    path = Path(msg.path)
-    if path.suffix.lower() == ".jsonl" or not path.is_file():
+def _content_hash(path: Path) -> str | None:
+    """A single-document file's identity; None for JSONL (one per record) or unreadable files,
+    which reading then reports."""
+    if path.suffix.lower() == ".jsonl":
         return None
-    doc_id = file_hash(path)
-    if res.catalog.source_doc(corpus, msg.source) != doc_id:
+    try:
+        return file_hash(path)
+    except OSError:
+        return None
+
+
+def _unchanged_file(
+    res: Resources, msg: ParseMsg, corpus: str, doc_id: str | None
+) -> int | None:
+    """The chunk count of a single-document file whose exact bytes (`doc_id`) the corpus
+    already holds under this name and chunking; None when it must be read."""
+    if doc_id is None or res.catalog.source_doc(corpus, msg.source) != doc_id:
         return None
     entry = res.catalog.document(corpus, doc_id)
     if entry is None or entry.chunking != res.chunking_signature:
@@ -168,7 +179,7 @@ def _unchanged_file(res: Resources, msg: ParseMsg, corpus: str) -> int | None:
 
 
 def _read(
-    res: Resources, msg: ParseMsg, *, passwords: list[str]
+    res: Resources, msg: ParseMsg, *, passwords: list[str], content_hash: str | None
 ) -> list[tuple[str, ParsedDocument, str]]:
     """(source, document, doc_id) for each document the file holds."""
     from shared.parsing import FileTooLargeError, detect_format, iter_jsonl, parse_file_with_timeout
@@ -192,7 +203,7 @@ def _read(
         max_pages=limits.max_pages,
         max_bytes=max_bytes,
     )
-    return [(msg.source, doc, file_hash(path))]
+    return [(msg.source, doc, content_hash or file_hash(path))]
 
 
 def _file_done(

@@ -23,7 +23,7 @@ test: install
 	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest tests/unit tests/contract
+	$(PY) -m pytest -m "not integration"
 
 bench: install
 	$(PY) -m bench.run

@@ -32,7 +32,7 @@ if str(REPO) not in sys.path:
 import httpx
 import numpy as np
 
-from tests.support.service import SHARED_DATA, LiveService, RedisServer
+from services.stack.live import SHARED_DATA, LiveService, RedisServer
 
 RESULTS_DIR = REPO / "bench" / "results"
 PAPERS_DIR = SHARED_DATA / "papers"

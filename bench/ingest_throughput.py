@@ -59,7 +59,7 @@ QUICK_PAPERS = 4
 def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
     """The pipeline's chunk texts and embed batches for `pdfs` (settings defaults)."""
     from shared.chunking import Chunker
-    from shared.embedding import default_model_path
+    from shared.vectors.embedding import default_model_path
     from shared.parsing import parse_file
     from shared.settings import Settings
 
@@ -98,7 +98,7 @@ def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
 def _encode_child(
     work: list[list[str]], threads: int, batch_size: int, barrier: Any, out: Any
 ) -> None:
-    from shared.embedding import Embedder
+    from shared.vectors.embedding import Embedder
 
     embedder = Embedder(threads=threads, batch_size=batch_size)
     embedder.encode(["warm up", "a second warm-up sentence of a few more words"])

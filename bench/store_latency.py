@@ -30,8 +30,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.bm25 import Bm25Encoder
-from shared.store.base import ChunkPoint, VectorStore
+from shared.vectors.bm25 import Bm25Encoder
+from shared.vectors.store.base import ChunkPoint, VectorStore
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "scifact"
 RESULTS = REPO / "bench" / "results" / "store_latency.json"
@@ -116,8 +116,8 @@ def main(data: Path) -> dict[str, Any]:
     from qdrant_client import QdrantClient
     from rank_bm25 import BM25Okapi
 
-    from shared.store.edge import EdgeStore
-    from shared.store.qdrant import QdrantStore
+    from shared.vectors.store.edge import EdgeStore
+    from shared.vectors.store.qdrant import QdrantStore
 
     rng = np.random.default_rng(7)
     chunks = load_chunks(data)

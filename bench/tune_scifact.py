@@ -10,8 +10,8 @@ by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cach
 `Bm25Encoder`; the points go into a real `EdgeStore` (sparse search with IDF over live points,
 dense brute-force cosine, as the service never optimises the shard). Rankings then follow
 `Retriever._search_uncached`: at `top_k` results, each mode searches `max(top_k, candidates)`
-deep in hybrid mode, `top_k` deep alone, and fuses with `shared.fusion`. Chunk rankings become
-document rankings by best chunk and are scored with ranx (`shared.evaluation`), at the top_k
+deep in hybrid mode, `top_k` deep alone, and fuses with `shared.search.ranking`. Chunk rankings become
+document rankings by best chunk and are scored with ranx (`shared.search.evaluation`), at the top_k
 `rag eval` asks for; `rag eval` through the live service gives the same figures.
 
 The report: the shipped defaults' table, the defaults before tuning, a coordinate ascent over
@@ -41,8 +41,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from shared.bm25 import Bm25Encoder  # noqa: E402
-from shared.store.base import ChunkPoint, StoredHit  # noqa: E402
+from shared.vectors.bm25 import Bm25Encoder  # noqa: E402
+from shared.vectors.store.base import ChunkPoint, StoredHit  # noqa: E402
 
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "scifact"
 RESULTS = REPO / "bench" / "results" / "tune_scifact.json"
@@ -63,7 +63,7 @@ class CorpusChunk:
 def corpus_chunks(data: Path, *, max_tokens: int, overlap_tokens: int) -> list[CorpusChunk]:
     """Every chunk of corpus.jsonl, as the parse stage makes them."""
     from shared.chunking import Chunker
-    from shared.embedding import default_model_path
+    from shared.vectors.embedding import default_model_path
     from shared.parsing import iter_jsonl
 
     chunker = Chunker.from_model_path(
@@ -91,13 +91,13 @@ def _digest(texts: Sequence[str], model_id: str) -> str:
 
 def embeddings(texts: Sequence[str], *, label: str, threads: int) -> np.ndarray:
     """Embeddings of `texts` by the service's Embedder, cached in a .npy keyed by their digest."""
-    from shared.embedding import default_model_path, model_identity
+    from shared.vectors.embedding import default_model_path, model_identity
 
     model_id = model_identity(default_model_path())
     path = CACHE / f"{label}-{_digest(texts, model_id)}.npy"
     if path.exists():
         return np.load(path)
-    from shared.embedding import Embedder
+    from shared.vectors.embedding import Embedder
 
     embedder = Embedder(threads=threads, batch_size=32)
     started = time.monotonic()
@@ -141,7 +141,7 @@ class LexicalVariant:
 
 @dataclass(frozen=True, slots=True)
 class Fusion:
-    kind: str = "rrf"  # "rrf" or "convex" (shared.fusion)
+    kind: str = "rrf"  # "rrf" or "convex" (shared.search.ranking)
     rrf_k: int = 60
     dense_weight: float = 0.5
     candidates: int = 100
@@ -177,7 +177,7 @@ class Bench:
         self._sparse: dict[LexicalVariant, dict[str, list[StoredHit]]] = {}
 
     def _store(self, variant: LexicalVariant) -> Any:
-        from shared.store.edge import EdgeStore
+        from shared.vectors.store.edge import EdgeStore
 
         store = EdgeStore(self.workdir / f"store-{len(self._sparse)}")
         store.ensure_corpus("scifact", dim=self.vectors.shape[1])
@@ -222,29 +222,30 @@ class Bench:
     def ranked(
         self, mode: str, *, variant: LexicalVariant, fusion: Fusion, top_k: int
     ) -> dict[str, list[StoredHit]]:
-        """Per query, the chunks /search returns (Retriever._search_uncached, line for line)."""
-        from shared.fusion import convex_fusion, reciprocal_rank_fusion
+        """Per query, the chunks /search returns: the same `shared.search.ranking.rank`."""
+        from shared.search import ranking
 
-        depth = max(top_k, fusion.candidates)
+        policy = ranking.Fusion(
+            kind=fusion.kind,
+            rrf_k=fusion.rrf_k,
+            dense_weight=fusion.dense_weight,
+            candidates=fusion.candidates,
+            by_document=fusion.by_document,
+        )
+        depth = policy.depth(mode, top_k)
         if mode == "hybrid" and depth > self.depth:
             raise ValueError(f"depth {depth} is over the fetched {self.depth}")
         dense_all, sparse_all = self.dense(), self.sparse(variant)
-        out: dict[str, list[StoredHit]] = {}
-        for qid in self.queries:
-            if mode == "dense":
-                out[qid] = dense_all[qid][:top_k]
-            elif mode == "bm25":
-                out[qid] = sparse_all[qid][:top_k]
-            else:
-                dense, sparse = dense_all[qid][:depth], sparse_all[qid][:depth]
-                fused = (
-                    convex_fusion(dense, sparse, dense_weight=fusion.dense_weight,
-                                  by_document=fusion.by_document)
-                    if fusion.kind == "convex"
-                    else reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
+        return {
+            qid: [
+                hit
+                for hit, _ in ranking.rank(
+                    mode, dense_all[qid][:depth], sparse_all[qid][:depth], fusion=policy,
+                    top_k=top_k,
                 )
-                out[qid] = [hit for hit, _ in fused[:top_k]]
-        return out
+            ]
+            for qid in self.queries
+        }
 
 
 def _uuid(key: str) -> str:
@@ -257,7 +258,7 @@ def run_of(
     bench: Bench, mode: str, *, variant: LexicalVariant, fusion: Fusion, top_k: int
 ) -> dict[str, dict[str, float]]:
     """The document run of one mode: each query's documents, by best chunk."""
-    from shared.evaluation import document_ranking, document_run
+    from shared.search.evaluation import document_ranking, document_run
 
     ranked = bench.ranked(mode, variant=variant, fusion=fusion, top_k=top_k)
     return document_run(
@@ -269,7 +270,7 @@ def score(
     bench: Bench, qrels: dict[str, dict[str, int]], mode: str, *, variant: LexicalVariant,
     fusion: Fusion, top_k: int,
 ) -> dict[str, float]:
-    from shared.evaluation import evaluate_runs
+    from shared.search.evaluation import evaluate_runs
 
     run = run_of(bench, mode, variant=variant, fusion=fusion, top_k=top_k)
     metrics = evaluate_runs(qrels, {mode: run})[mode]
@@ -313,7 +314,7 @@ def main() -> None:
         help="Variants to try: lexical and fusion, fusion only, or none (shipped defaults).",
     )
     args = parser.parse_args()
-    from shared.evaluation import DEFAULT_TOP_K, load_beir
+    from shared.search.evaluation import DEFAULT_TOP_K, load_beir
 
     timings: dict[str, float] = {}
     started = time.monotonic()
@@ -393,7 +394,7 @@ def shipped() -> tuple[LexicalVariant, Fusion]:
     return (
         LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
                        stopwords=b.stopwords),
-        # The service's convex fusion is by document (shared.fusion.convex_fusion's default).
+        # The service's convex fusion is by document (shared.search.ranking.convex_fusion's default).
         Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
                candidates=r.candidates, by_document=r.fusion == "convex"),
     )

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from pathlib import Path
 
 from shared.errors import InvalidRequestError
-from shared.store.base import CORPUS_NAME, CORPUS_NAME_RULE
+
+CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+CORPUS_NAME_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
 
 _POINT_NAMESPACE = uuid.UUID("6f1c2b7e-3d1a-4e8f-9a55-0c1d2e3f4a5b")
 

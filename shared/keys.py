@@ -49,8 +49,8 @@ class Keys:
     def staged_vectors(self, job_id: str, file_no: int) -> str:
         return f"{self.prefix}:job:{job_id}:stage:{file_no}:vec"
 
-    def job_keys_pattern(self, job_id: str) -> str:
-        return f"{self.prefix}:job:{job_id}*"
+    def staging_pattern(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}:stage:*"
 
     # corpus catalog
     def corpora(self) -> str:

@@ -13,17 +13,17 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from shared.catalog import Catalog
-from shared.jobs import JobStore
+from shared.state.catalog import Catalog
+from shared.state.jobs import JobStore
 from shared.keys import Keys
 from shared.settings import Settings
 
 if TYPE_CHECKING:
-    from shared.bm25 import Bm25Encoder
+    from shared.vectors.bm25 import Bm25Encoder
     from shared.cache import EmbeddingCache
     from shared.chunking import Chunker
-    from shared.embedding import Embedder
-    from shared.store import VectorStore
+    from shared.vectors.embedding import Embedder
+    from shared.vectors.store import VectorStore
 
 
 def connect_redis(url: str) -> redis.Redis:
@@ -44,7 +44,7 @@ class Resources:
 
     @cached_property
     def embedder(self) -> Embedder:
-        from shared.embedding import Embedder
+        from shared.vectors.embedding import Embedder
 
         with self._lock:
             return Embedder(
@@ -68,7 +68,7 @@ class Resources:
     @cached_property
     def chunker(self) -> Chunker:
         from shared.chunking import Chunker
-        from shared.embedding import default_model_path
+        from shared.vectors.embedding import default_model_path
 
         path = self.settings.embedding.model_path or default_model_path()
         return Chunker.from_model_path(
@@ -79,20 +79,20 @@ class Resources:
 
     @cached_property
     def bm25(self) -> Bm25Encoder:
-        from shared.bm25 import Bm25Encoder
+        from shared.vectors.bm25 import Bm25Encoder
 
         return Bm25Encoder(self.settings.bm25)
 
     @cached_property
     def store(self) -> VectorStore:
-        from shared.store.factory import open_store
+        from shared.vectors.store.factory import open_store
 
         return open_store(self.settings)
 
     @cached_property
     def chunking_signature(self) -> str:
         """Changes whenever chunk boundaries or what is stored per chunk would change."""
-        from shared.embedding import default_model_path, model_identity
+        from shared.vectors.embedding import default_model_path, model_identity
 
         s = self.settings
         parts = [

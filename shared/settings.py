@@ -6,10 +6,17 @@ so users never see the nesting. Build it once at an entry point and pass it down
 
 from __future__ import annotations
 
+import difflib
+import logging
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+log = logging.getLogger(__name__)
 
 
 def _section(prefix: str) -> SettingsConfigDict:
@@ -181,6 +188,13 @@ class JobSettings(BaseSettings):
     )
 
 
+class ClientSettings(BaseSettings):
+    """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
+
+    model_config = _section("RAG_")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Where clients find the API.")
+
+
 class Settings(BaseSettings):
     """The whole configuration. `Settings()` reads the environment."""
 
@@ -191,10 +205,18 @@ class Settings(BaseSettings):
         default=None,
         description="Ingest paths must resolve inside it. Unset: the working directory.",
     )
-    api_url: str = Field(default="http://127.0.0.1:8000", description="Where clients find the API.")
-    host: str = Field(default="127.0.0.1", description="API bind address.")
-    port: int = Field(default=8000, ge=0, le=65535, description="API port.")
+    host: str = Field(default="127.0.0.1", description="API bind address (`rag serve`, `rag up`).")
+    port: int = Field(default=8000, ge=0, le=65535, description="API port (`rag serve`, `rag up`).")
     workers: int = Field(default=2, ge=0, description="Worker processes `rag up` starts.")
+    local_workers: int = Field(
+        default=1,
+        ge=1,
+        description="Embedding processes sharing this machine's cores (set by `rag up`); "
+        "with RAG_EMBED_THREADS 0 each takes cores / this many threads.",
+    )
+    worker_name: str | None = Field(
+        default=None, description="This worker's name in logs and /health (`rag worker --name`)."
+    )
     key_prefix: str = Field(default="rag", description="Prefix of every Redis key we write.")
     consume_index: bool = Field(
         default=True,
@@ -202,6 +224,7 @@ class Settings(BaseSettings):
         "queue. Only a second, read-only API process over its own store sets this false.",
     )
 
+    client: ClientSettings = Field(default_factory=lambda: ClientSettings())
     redis: RedisSettings = Field(default_factory=RedisSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -237,3 +260,41 @@ class Settings(BaseSettings):
                 "or point RAG_REDIS_URL at a Redis server"
             )
         return self.redis.url
+
+
+def setting_names() -> set[str]:
+    """Every `RAG_*` environment name some section reads."""
+    names: set[str] = set()
+    sections: list[type[BaseSettings]] = [Settings]
+    while sections:
+        section = sections.pop()
+        prefix = str(section.model_config.get("env_prefix", ""))
+        for name, field in section.model_fields.items():
+            kind = field.annotation
+            if isinstance(kind, type) and issubclass(kind, BaseSettings):
+                sections.append(kind)
+            else:
+                names.add(f"{prefix}{name}".upper())
+    return names
+
+
+def unknown_settings(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """(name, closest valid name) for each `RAG_*` variable no setting reads. `RAG_TEST_*` is
+    the test suite's own."""
+    environ = os.environ if environ is None else environ
+    valid = setting_names()
+    unknown = sorted(
+        n for n in environ if n.startswith("RAG_") and n not in valid and not n.startswith("RAG_TEST_")
+    )
+    return [(n, next(iter(difflib.get_close_matches(n, valid, n=1, cutoff=0.6)), None)) for n in unknown]
+
+
+def warn_unknown_settings(environ: Mapping[str, str] | None = None) -> list[str]:
+    """Log one warning naming every unknown `RAG_*` variable; returns the messages."""
+    messages = [
+        f"{name} is not a rag-papers setting" + (f"; did you mean {close}?" if close else "")
+        for name, close in unknown_settings(environ)
+    ]
+    if messages:
+        log.warning("ignored environment: %s", "; ".join(messages))
+    return messages

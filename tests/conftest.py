@@ -9,7 +9,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from tests.support.service import SHARED_DATA, RedisServer  # noqa: E402
+from tests.support.data import SHARED_DATA, require  # noqa: E402
+from tests.support.service import RedisServer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +22,18 @@ def redis_url() -> str:
 
 @pytest.fixture(scope="session")
 def shared_data():
-    if not SHARED_DATA.exists():
-        pytest.skip(f"test data not found: {SHARED_DATA} (clone ../shared beside the repo)")
-    return SHARED_DATA
+    return require(SHARED_DATA)
+
+
+# Fixtures that start or need a live server: a test using any of them is an integration test.
+_LIVE_FIXTURES = {"redis_url", "service", "api", "res"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests under tests/integration and tests/browser, and any test that uses a live server
+    fixture, are marked `integration`; `make test-fast` runs everything else."""
+    for item in items:
+        path = str(item.path)
+        live = _LIVE_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if "/tests/integration/" in path or "/tests/browser/" in path or live:
+            item.add_marker(pytest.mark.integration)

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from celery import Celery
 
-from shared.answer import Answerer
-from shared.celery_app import CeleryDispatcher
+from shared.cache import ResultCache
+from shared.ingest.staging import Staging
 from shared.resources import Resources
-from shared.retrieval import Retriever
+from shared.search.answerer import Answerer
+from shared.search.retriever import Retriever
+from shared.tasks.app import CeleryDispatcher
+
+
+class CacheLookup:
+    """A result-tier lookup on the event loop: one round trip to Redis (version, entry and the
+    hit/miss counter in one script). `enabled` is RAG_CACHE_ENABLED."""
+
+    def __init__(self, script: Any, *, enabled: bool) -> None:
+        self._script = script
+        self.enabled = enabled
+
+    async def __call__(
+        self, cache: ResultCache, corpus: str, parts: tuple[Any, ...]
+    ) -> tuple[int, bytes | None]:
+        keys, args = cache.lookup_args(corpus, *parts)
+        version, value = await self._script(keys=keys, args=args)
+        return int(version), value
 
 
 @dataclass
@@ -19,4 +38,6 @@ class ApiContext:
     dispatch: CeleryDispatcher
     retriever: Retriever
     answerer: Answerer
+    cache_lookup: CacheLookup
+    staging: Staging
     owns_store: bool

@@ -1,6 +1,7 @@
-"""Dependencies: what lifespan built, handed to routes as annotated parameters.
+"""Dependencies: what the lifespan built, handed to routes as narrow annotated parameters.
 
-They are `async def` so FastAPI resolves them on the event loop, not in the thread pool.
+Only this module reads `app.state`. They are `async def` so FastAPI resolves them on the
+event loop, not in the thread pool.
 """
 
 from __future__ import annotations
@@ -9,31 +10,70 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from services.api.context import ApiContext
-from shared.answer import Answerer
+from services.api.context import ApiContext, CacheLookup
+from shared.cache import CacheStats
+from shared.ingest.staging import Staging
 from shared.resources import Resources
-from shared.retrieval import Retriever
+from shared.search.answerer import Answerer
+from shared.search.retriever import Retriever
+from shared.settings import Settings
+from shared.state.catalog import Catalog
+from shared.state.jobs import JobStore
+from shared.tasks.app import CeleryDispatcher
 
 
-async def get_context(request: Request) -> ApiContext:
+def _ctx(request: Request) -> ApiContext:
     return request.app.state.ctx  # type: ignore[no-any-return]
 
 
-ContextDep = Annotated[ApiContext, Depends(get_context)]
+async def get_settings(request: Request) -> Settings:
+    return _ctx(request).resources.settings
 
 
 async def get_resources(request: Request) -> Resources:
-    return request.app.state.ctx.resources  # type: ignore[no-any-return]
+    return _ctx(request).resources
+
+
+async def get_jobs(request: Request) -> JobStore:
+    return _ctx(request).resources.jobs
+
+
+async def get_catalog(request: Request) -> Catalog:
+    return _ctx(request).resources.catalog
+
+
+async def get_staging(request: Request) -> Staging:
+    return _ctx(request).staging
+
+
+async def get_cache_stats(request: Request) -> CacheStats:
+    res = _ctx(request).resources
+    return CacheStats(res.redis, res.keys)
+
+
+async def get_dispatcher(request: Request) -> CeleryDispatcher:
+    return _ctx(request).dispatch
 
 
 async def get_retriever(request: Request) -> Retriever:
-    return request.app.state.ctx.retriever  # type: ignore[no-any-return]
+    return _ctx(request).retriever
 
 
 async def get_answerer(request: Request) -> Answerer:
-    return request.app.state.ctx.answerer  # type: ignore[no-any-return]
+    return _ctx(request).answerer
 
 
+async def get_cache_lookup(request: Request) -> CacheLookup:
+    return _ctx(request).cache_lookup
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
+JobsDep = Annotated[JobStore, Depends(get_jobs)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+StagingDep = Annotated[Staging, Depends(get_staging)]
+CacheStatsDep = Annotated[CacheStats, Depends(get_cache_stats)]
+DispatcherDep = Annotated[CeleryDispatcher, Depends(get_dispatcher)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
+CacheLookupDep = Annotated[CacheLookup, Depends(get_cache_lookup)]

@@ -3,15 +3,35 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from services.api.schemas import ErrorBody
 from shared.errors import RagError
 
 log = logging.getLogger(__name__)
+
+
+# Documented on every route: the shapes a client must handle besides success.
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Bad input: the detail names the field or file."},
+    422: {"model": ErrorBody, "description": "The body does not match the schema."},
+    500: {"model": ErrorBody, "description": "Unexpected error."},
+    503: {"model": ErrorBody, "description": "Redis or the store is unreachable."},
+}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such job, tier or document."}
+}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"model": ErrorBody, "description": "The job's state does not allow it."}
+}
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorBody, "description": "Over a size limit."}
+}
 
 
 def _body(code: str, detail: str, status: int) -> JSONResponse:

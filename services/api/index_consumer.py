@@ -13,9 +13,9 @@ import threading
 
 from celery import Celery
 
-from shared.celery_app import make_celery
-from shared.heartbeat import Heartbeat
-from shared.pipeline.tasks import register_store_tasks
+from shared.tasks.app import make_celery
+from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.bindings import register_store_tasks
 from shared.resources import Resources
 
 log = logging.getLogger(__name__)

@@ -10,16 +10,17 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
-from services.api.context import ApiContext
+from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
 from services.api.routes import cache, corpora, health, ingest, search, ui
-from shared.answer import Answerer
+from shared.search.answerer import Answerer
 from shared.cache.tiers import LOOKUP_SCRIPT
-from shared.celery_app import CeleryDispatcher, make_celery
-from shared.embedding import threads_for
+from shared.tasks.app import CeleryDispatcher, make_celery
+from shared.vectors.embedding import threads_for
+from shared.ingest.staging import Staging
 from shared.resources import Resources
-from shared.retrieval import Retriever
-from shared.settings import Settings
+from shared.search.retriever import Retriever
+from shared.settings import Settings, warn_unknown_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ async def _watch_stalls(res: Resources) -> None:
     """Every API replica looks; failing a stalled job is idempotent."""
     from starlette.concurrency import run_in_threadpool
 
-    from shared.stalls import fail_stalled_jobs
+    from shared.tasks.stalls import fail_stalled_jobs
 
     stall_s = res.settings.jobs.stall_s
     while True:
@@ -41,6 +42,7 @@ async def _watch_stalls(res: Resources) -> None:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    warn_unknown_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,13 +59,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumer.start()
         retriever = Retriever(res)
         aredis = aioredis.Redis.from_url(settings.redis_url)
-        app.state.lookup_script = aredis.register_script(LOOKUP_SCRIPT)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
             dispatch=CeleryDispatcher(celery),
             retriever=retriever,
             answerer=Answerer(res, retriever),
+            cache_lookup=CacheLookup(
+                aredis.register_script(LOOKUP_SCRIPT), enabled=settings.cache.enabled
+            ),
+            staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))

@@ -1,10 +1,20 @@
-"""Request bodies of the API (responses are documented dicts built in shared/)."""
+"""Request and response bodies of the API: what /openapi.json documents."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    """Every error response."""
+
+    error: str = Field(description="A stable code: invalid_request, not_found, conflict, ...")
+    detail: str = Field(description="What went wrong, naming the field or file.")
+
+
+# ---- ingestion ------------------------------------------------------------------------------
 
 
 class IngestStart(BaseModel):
@@ -14,9 +24,67 @@ class IngestStart(BaseModel):
     passwords: list[str] = Field(default_factory=list, description="Tried on encrypted PDFs.")
 
 
+class RejectedFile(BaseModel):
+    file: str
+    error: str
+
+
 class JobAccepted(BaseModel):
     job_id: str
-    rejected: list[dict[str, str]] = Field(default_factory=list)
+    rejected: list[RejectedFile] = Field(default_factory=list)
+
+
+class FileOutcome(BaseModel):
+    file: str
+    outcome: str = Field(description="indexed, unchanged or failed")
+    reason: str | None = None
+    chunks: int = 0
+
+
+class FileError(BaseModel):
+    file: str
+    error: str | None
+
+
+class JobRecord(BaseModel):
+    job_id: str
+    corpus: str
+    path: str
+    state: str = Field(description="queued, running, succeeded, failed or cancelled")
+    stage: str
+    progress: float
+    message: str
+    files_total: int
+    files_done: int
+    files_failed: int
+    files_parsed: int
+    chunks_total: int
+    chunks_embedded: int
+    chunks_indexed: int
+    embeddings_computed: int
+    embeddings_cached: int
+    current_file: str | None
+    chunks_per_s: float | None
+    eta_s: float | None
+    errors: list[FileError]
+    files: list[FileOutcome] = Field(default_factory=list)
+    workers: dict[str, int]
+    sync: bool
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    heartbeat_at: float | None
+    retry_of: str | None = None
+    waiting_for: str | None = Field(
+        default=None, description="What a running job waits for, when it is not progressing."
+    )
+
+
+class JobList(BaseModel):
+    jobs: list[JobRecord]
+
+
+# ---- search and answers ---------------------------------------------------------------------
 
 
 class SearchRequest(BaseModel):
@@ -32,3 +100,94 @@ class AskRequest(BaseModel):
     corpus: str = "default"
     top_k: int = Field(default=5, ge=1, le=50)
     use_cache: bool = True
+
+
+class CacheInfo(BaseModel):
+    answer_hit: bool
+    retrieval_hit: bool
+    embed_hits: int
+    embed_misses: int
+
+
+class SearchHit(BaseModel):
+    chunk_id: str
+    doc_id: str | None
+    external_id: str | None
+    source: str | None
+    title: str | None
+    page: int | None
+    char_start: int | None
+    char_end: int | None
+    text: str | None
+    score: float
+
+
+class SearchResponse(BaseModel):
+    results: list[SearchHit]
+    corpus_version: int
+    cache_info: CacheInfo
+
+
+class Citation(BaseModel):
+    n: int
+    source: str | None
+    title: str | None
+    page: int | None
+    chunk_id: str
+    doc_id: str | None
+    text: str | None
+    score: float
+
+
+class AskResponse(BaseModel):
+    answer: str
+    citations: list[Citation]
+    cache_info: CacheInfo
+
+
+# ---- corpora, cache, health -----------------------------------------------------------------
+
+
+class CorpusSummary(BaseModel):
+    name: str
+    documents: int
+    chunks: int
+    version: int
+
+
+class CorpusList(BaseModel):
+    corpora: list[CorpusSummary]
+
+
+class TierStats(BaseModel):
+    keys: int
+    bytes: int
+    hits: int
+    misses: int
+    hit_rate: float
+    computed: int = 0
+
+
+class CacheTotals(BaseModel):
+    keys: int
+    bytes: int
+    hits: int
+    misses: int
+    hit_rate: float
+
+
+class CacheStatsResponse(BaseModel):
+    tiers: dict[str, TierStats]
+    totals: CacheTotals
+
+
+class PurgeResponse(BaseModel):
+    purged: dict[str, int] = Field(description="Keys removed per tier.")
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded"]
+    redis: dict[str, Any]
+    store: dict[str, Any]
+    workers: dict[str, Any] | None = None
+    queues: dict[str, int] | None = None

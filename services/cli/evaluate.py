@@ -2,7 +2,7 @@
 
 The corpus goes in through the normal ingestion path (API, workers, store) into a corpus of
 its own, so a second run finds every record unchanged; every judged query then goes through
-POST /search in each mode with the cache off. Scoring is `shared.evaluation`.
+POST /search in each mode with the cache off. Scoring is `shared.search.evaluation`.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def search_rankings(
     on_done: Callable[[], None] = lambda: None,
 ) -> dict[str, list[str]]:
     """Each query's documents (external ids, by best chunk) from POST /search, cache off."""
-    from shared.evaluation import document_ranking
+    from shared.search.evaluation import document_ranking
 
     def one(query_id: str) -> tuple[str, list[str]]:
         try:
@@ -150,7 +150,7 @@ def run_eval(
 
     Progress bars and notes go to `console` (stderr); without one, nothing is printed.
     """
-    from shared.evaluation import DEFAULT_TOP_K, document_run, evaluate_runs, load_beir
+    from shared.search.evaluation import DEFAULT_TOP_K, document_run, evaluate_runs, load_beir
 
     console = console or Console(stderr=True, quiet=True)
 
@@ -178,7 +178,7 @@ def run_eval(
 
 
 def _print_table(report: EvalReport, console: Console, *, split: str) -> None:
-    from shared.evaluation import METRICS
+    from shared.search.evaluation import METRICS
 
     table = Table("mode", *METRICS,
                   title=f"{report.corpus}: {report.queries} judged queries ({split})")
@@ -205,12 +205,11 @@ def eval_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")] = False,
 ) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@100, MRR@10 per search mode."""
-    import os
-
-    from shared.evaluation import DatasetError
+    from shared.search.evaluation import DatasetError
+    from shared.settings import ClientSettings
 
     out, err = Console(), Console(stderr=True)
-    client = ApiClient(os.environ.get("RAG_API_URL", "http://127.0.0.1:8000"), timeout=120)
+    client = ApiClient(ClientSettings().api_url, timeout=120)
     try:
         report = run_eval(client, dataset_dir, split=split, corpus=corpus, top_k=top_k,
                           concurrency=concurrency, console=err)

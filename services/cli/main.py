@@ -27,8 +27,11 @@ out = Console()
 err = Console(stderr=True)
 
 
-def api() -> ApiClient:
-    return ApiClient(os.environ.get("RAG_API_URL", "http://127.0.0.1:8000"))
+def api(*, timeout: float | None = None) -> ApiClient:
+    from shared.settings import ClientSettings
+
+    client = ClientSettings()
+    return ApiClient(client.api_url) if timeout is None else ApiClient(client.api_url, timeout=timeout)
 
 
 def fail(exc: ApiError) -> None:
@@ -41,25 +44,34 @@ def fail(exc: ApiError) -> None:
 
 @app.command()
 def up(
-    host: Annotated[str, typer.Option(help="API bind address.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="API port.")] = 8000,
-    data_dir: Annotated[Path, typer.Option(envvar="RAG_DATA_DIR", help="Data folder.")] = Path("data"),
-    workers: Annotated[int, typer.Option(help="Worker processes.")] = 2,
+    host: Annotated[str | None, typer.Option(help="API bind address [RAG_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="API port [RAG_PORT].")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Data folder [RAG_DATA_DIR].")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes [RAG_WORKERS].")] = None,
     corpus_root: Annotated[
-        Path | None, typer.Option(envvar="RAG_CORPUS_ROOT", help="Ingest paths must lie inside.")
+        Path | None, typer.Option(help="Ingest paths must lie inside [RAG_CORPUS_ROOT].")
     ] = None,
 ) -> None:
     """Start everything on embedded defaults: Redis, the store, the API and workers."""
     from services.cli.up import run_up
+    from shared.settings import Settings, warn_unknown_settings
 
-    raise typer.Exit(run_up(host=host, port=port, data_dir=data_dir, workers=workers,
-                            corpus_root=corpus_root))
+    for message in warn_unknown_settings():
+        err.print(f"[yellow]warning:[/] {message}")
+    settings = Settings()
+    raise typer.Exit(run_up(
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        data_dir=data_dir or settings.data_dir,
+        workers=settings.workers if workers is None else workers,
+        corpus_root=corpus_root or settings.corpus_root,
+    ))
 
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(envvar="RAG_HOST")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(envvar="RAG_PORT")] = 8000,
+    host: Annotated[str | None, typer.Option(help="Bind address [RAG_HOST].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port [RAG_PORT].")] = None,
 ) -> None:
     """Run the API only (RAG_REDIS_URL must point at Redis)."""
     import uvicorn
@@ -67,21 +79,25 @@ def serve(
     from services.api.main import create_app
     from shared.settings import Settings
 
-    uvicorn.run(create_app(Settings()), host=host, port=port, loop="uvloop", http="httptools",
+    settings = Settings()
+    uvicorn.run(create_app(settings), host=host or settings.host,
+                port=settings.port if port is None else port, loop="uvloop", http="httptools",
                 log_level="info", access_log=False, timeout_graceful_shutdown=10)
 
 
 @app.command()
 def worker(
-    name: Annotated[str, typer.Option(help="Worker name in logs and /health.")] = "worker",
+    name: Annotated[str | None, typer.Option(help="Worker name in logs and /health [RAG_WORKER_NAME].")] = None,
     concurrency: Annotated[int, typer.Option(help="Pool processes.")] = 1,
 ) -> None:
     """Run a Celery worker process (RAG_REDIS_URL must point at Redis)."""
     from services.worker.app import run_worker
     from shared.settings import Settings
 
-    os.environ.setdefault("RAG_WORKER_NAME", name)
-    run_worker(settings=Settings(), name=name, concurrency=concurrency)
+    settings = Settings()
+    if name:
+        settings = settings.model_copy(update={"worker_name": name})
+    run_worker(settings=settings, name=settings.worker_name or "worker", concurrency=concurrency)
 
 
 # ---- ingestion -----------------------------------------------------------------------------
@@ -130,7 +146,7 @@ def ingest(
 
 
 def _local_files(folder: Path) -> list[Path]:
-    from shared.pipeline.sources import list_files
+    from shared.ingest.sources import list_files
 
     return list_files(folder)
 

@@ -1,1 +1,1 @@
-"""The Celery worker service: the app, its queues, and thin tasks over shared/pipeline."""
+"""The Celery worker service: the app, its queues, and thin tasks over shared/ingest."""

@@ -12,12 +12,12 @@ import os
 from celery import Celery
 from celery.signals import worker_process_init, worker_process_shutdown
 
-from shared.celery_app import make_celery
-from shared.embedding import threads_for
-from shared.heartbeat import Heartbeat
-from shared.pipeline.tasks import register_ingest_tasks, register_store_tasks
+from shared.tasks.app import make_celery
+from shared.vectors.embedding import threads_for
+from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
 from shared.resources import Resources
-from shared.settings import Settings
+from shared.settings import Settings, warn_unknown_settings
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ def worker_queues(settings: Settings) -> list[str]:
 
 def create_app(settings: Settings | None = None) -> Celery:
     settings = settings or Settings()
+    warn_unknown_settings()
     app = make_celery(settings)
     state: dict[str, object] = {}
 
@@ -38,11 +39,10 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     @worker_process_init.connect(weak=False)
     def _init_process(**_: object) -> None:
-        threads = threads_for(max(1, int(os.environ.get("RAG_LOCAL_WORKERS", "1"))),
-                              settings.embedding.threads)
+        threads = threads_for(settings.local_workers, settings.embedding.threads)
         res = Resources(settings, torch_threads=threads)
         res.embedder.encode(["warm up"])  # load the model now, not in the first task
-        name = os.environ.get("RAG_WORKER_NAME") or f"worker-{os.getpid()}"
+        name = settings.worker_name or f"worker-{os.getpid()}"
         state["heartbeat"] = Heartbeat(
             res.redis, res.keys, name=f"{name}:{os.getpid()}", queues=worker_queues(settings)
         ).start()

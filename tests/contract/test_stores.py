@@ -15,11 +15,11 @@ import pytest
 from qdrant_client import QdrantClient
 
 from shared.settings import QdrantSettings, Settings
-from shared.store.base import VectorStore
-from shared.store.edge import EdgeStore
-from shared.store.factory import open_store
-from shared.store.qdrant import QdrantStore
-from tests.contract.store_contract import (
+from shared.vectors.store.base import VectorStore
+from shared.vectors.store.edge import EdgeStore
+from shared.vectors.store.factory import open_store
+from shared.vectors.store.qdrant import QdrantStore
+from tests.support.store_contract import (
     DIM,
     ENCODER,
     PersistentStoreContract,
@@ -65,8 +65,8 @@ class TestEdgeStore(StoreContract, PersistentStoreContract):
             f"""
             import os
             from pathlib import Path
-            from shared.store.edge import EdgeStore
-            from tests.contract.store_contract import chunk
+            from shared.vectors.store.edge import EdgeStore
+            from tests.support.store_contract import chunk
             store = EdgeStore(Path({str(tmp_path / "edge")!r}))
             store.ensure_corpus("papers", dim={DIM})
             store.upsert("papers", [chunk("papers", "d1", i, text="genes") for i in range(3)])

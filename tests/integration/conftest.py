@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.data import PAPERS, require
 from tests.support.service import SHARED_DATA, LiveService, wait_job
 
 
@@ -45,7 +46,7 @@ def api(service: LiveService):
 def good_papers(corpus_root: Path) -> Path:
     folder = corpus_root / "good-papers"
     if not (corpus_root / "papers").exists():
-        pytest.skip(f"paper PDFs not found under {SHARED_DATA} (clone ../shared beside the repo)")
+        require(PAPERS)
     if not folder.exists():
         folder.mkdir()
         for pdf in sorted((corpus_root / "papers").glob("*.pdf")):
@@ -60,6 +61,3 @@ def papers_job(api: httpx.Client, good_papers: Path) -> dict:
     assert resp.status_code == 202, resp.text
     return wait_job(api, resp.json()["job_id"], timeout_s=900)
 
-
-def unique_corpus(prefix: str = "c") -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"

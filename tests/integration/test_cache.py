@@ -9,8 +9,7 @@ import httpx
 import pytest
 import redis
 
-from tests.integration.conftest import unique_corpus
-from tests.integration.test_ingestion import corpus_summary, ingest
+from tests.support.api import corpus_summary, ingest, unique_corpus
 from tests.support.service import LiveService
 
 
@@ -125,17 +124,39 @@ def test_same_files_in_a_second_corpus_are_all_embedding_hits(api: httpx.Client,
     assert corpus_summary(api, other)["documents"] == corpus_summary(api, corpus)["documents"]
 
 
-def test_stats_count_hits_and_misses(api: httpx.Client, small_corpus) -> None:
+def test_each_request_looks_each_tier_up_once(api: httpx.Client, small_corpus) -> None:
+    """Exact counts: a cold /search is one retrieval miss, a warm one one hit; a cold /ask is
+    one answer miss plus one retrieval miss (its search), a warm one a single answer hit."""
     corpus, _ = small_corpus
-    before = api.get("/cache/stats").json()["tiers"]["answers"]
-    q = {"question": "Do otters float while eating?", "corpus": corpus}
-    api.post("/ask", json=q)
-    api.post("/ask", json=q)
-    after = api.get("/cache/stats").json()
-    tier = after["tiers"]["answers"]
-    assert tier["misses"] - before["misses"] >= 1
-    assert tier["hits"] - before["hits"] >= 1
-    assert set(after["totals"]) >= {"keys", "bytes", "hits", "misses", "hit_rate"}
+
+    def tiers() -> dict:
+        return api.get("/cache/stats").json()["tiers"]
+
+    def moved(before: dict, after: dict) -> dict:
+        return {
+            t: (after[t]["hits"] - before[t]["hits"], after[t]["misses"] - before[t]["misses"])
+            for t in ("retrieval", "answers")
+        }
+
+    search = {"query": "otters floating on their backs", "corpus": corpus, "mode": "hybrid"}
+    t0 = tiers()
+    assert api.post("/search", json=search).json()["cache_info"]["retrieval_hit"] is False
+    t1 = tiers()
+    assert moved(t0, t1) == {"retrieval": (0, 1), "answers": (0, 0)}
+    assert api.post("/search", json=search).json()["cache_info"]["retrieval_hit"] is True
+    t2 = tiers()
+    assert moved(t1, t2) == {"retrieval": (1, 0), "answers": (0, 0)}
+
+    ask = {"question": "Do otters float while eating?", "corpus": corpus}
+    assert api.post("/ask", json=ask).json()["cache_info"]["answer_hit"] is False
+    t3 = tiers()
+    assert moved(t2, t3) == {"retrieval": (0, 1), "answers": (0, 1)}
+    assert api.post("/ask", json=ask).json()["cache_info"]["answer_hit"] is True
+    t4 = tiers()
+    assert moved(t3, t4) == {"retrieval": (0, 0), "answers": (1, 0)}
+    assert set(api.get("/cache/stats").json()["totals"]) >= {
+        "keys", "bytes", "hits", "misses", "hit_rate"
+    }
 
 
 @pytest.fixture()

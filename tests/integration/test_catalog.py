@@ -7,7 +7,7 @@ import uuid
 import pytest
 import redis
 
-from shared.catalog import Catalog, DocumentEntry
+from shared.state.catalog import Catalog, DocumentEntry
 from shared.keys import Keys
 
 

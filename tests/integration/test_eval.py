@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from services.cli.client import ApiClient
 from services.cli.evaluate import EVAL_MODES, default_corpus_name, register, run_eval
+from tests.support.data import SCIFACT, require
 from tests.support.service import LiveService
 
-SCIFACT = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "scifact"
 EVERY_NTH_QUERY = 12
 SLICE_DOCUMENTS = 300
 # The slice (300 documents, 694 chunks, 68 queries) scores nDCG@10 / Recall@100 / MRR@10 of
@@ -32,7 +32,7 @@ FLOORS = {
     "hybrid": {"ndcg@10": 0.75, "recall@100": 0.90, "mrr@10": 0.72},
 }
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 def write_scifact_slice(target: Path) -> int:
@@ -73,8 +73,7 @@ def write_scifact_slice(target: Path) -> int:
 
 @pytest.fixture(scope="module")
 def scifact_slice(corpus_root: Path) -> Path:
-    if not SCIFACT.exists():
-        pytest.skip(f"SciFact not found at {SCIFACT} (clone ../shared beside the repo)")
+    require(SCIFACT)
     folder = corpus_root / f"scifact-slice-{uuid.uuid4().hex[:6]}"
     write_scifact_slice(folder)
     return folder

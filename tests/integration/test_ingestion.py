@@ -7,7 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.conftest import unique_corpus
+from tests.support.data import PAPERS, require
+from tests.support.api import corpus_summary, ingest, search, unique_corpus
 from tests.support.service import wait_job
 
 EXPECTED_FAILURES = {
@@ -15,24 +16,6 @@ EXPECTED_FAILURES = {
     "2206.01062_pg3.pdf": "encrypted: password required",
     "ocr_test.pdf": "no extractable text (scanned?)",
 }
-
-
-def ingest(api: httpx.Client, path: Path | str, corpus: str, **extra: object) -> dict:
-    resp = api.post("/ingest/start", json={"path": str(path), "corpus": corpus, **extra})
-    assert resp.status_code == 202, resp.text
-    return wait_job(api, resp.json()["job_id"], timeout_s=900)
-
-
-def search(api: httpx.Client, corpus: str, query: str, mode: str = "bm25", k: int = 10) -> list[dict]:
-    body = {"query": query, "corpus": corpus, "mode": mode, "top_k": k, "use_cache": False}
-    resp = api.post("/search", json=body)
-    assert resp.status_code == 200, resp.text
-    return resp.json()["results"]
-
-
-def corpus_summary(api: httpx.Client, corpus: str) -> dict:
-    rows = {c["name"]: c for c in api.get("/corpora").json()["corpora"]}
-    return rows.get(corpus, {"documents": 0, "chunks": 0, "version": 0})
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +26,7 @@ def tree_corpus() -> str:
 @pytest.fixture(scope="module")
 def tree_job(api: httpx.Client, corpus_root: Path, papers_job: dict, tree_corpus: str) -> dict:
     """The whole papers folder, broken files included, in one job."""
-    if not (corpus_root / "papers").exists():
-        pytest.skip("paper PDFs not available")
+    require(PAPERS)
     return ingest(api, corpus_root / "papers", tree_corpus)
 
 
@@ -55,7 +37,7 @@ def test_whole_tree_indexes_good_files_and_names_each_failure(tree_job: dict, tr
         assert outcomes[name]["outcome"] == "failed", outcomes[name]
         assert outcomes[name]["reason"] == reason
     indexed = {n for n, f in outcomes.items() if f["outcome"] == "indexed"}
-    good = {p.name for p in (Path(__file__).resolve().parents[3] / "shared/data/papers").glob("*.pdf")}
+    good = {p.name for p in PAPERS.glob("*.pdf")}
     assert good <= indexed
     assert "zen_of_python_corrupted.pdf" in indexed
     # recovered or refused, never hung

@@ -18,15 +18,14 @@ from shared.parsing import (
     parse_file_with_timeout,
 )
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-PAPERS = DATA / "papers"
+from tests.support.data import PAPERS, require  # noqa: E402
+
 EDGE = PAPERS / "edge_cases"
 LIMITS = {"max_pages": 2000, "max_bytes": 50 * 2**20}
 
-pytestmark = pytest.mark.skipif(
-    not PAPERS.is_dir(),
-    reason=f"paper PDFs not found at {PAPERS}: clone the shared data beside the repo",
-)
+@pytest.fixture(autouse=True)
+def _papers() -> None:
+    require(PAPERS)
 
 # file -> (pages, title)
 GOOD_PAPERS = {

@@ -7,10 +7,10 @@ import uuid
 
 import pytest
 
-from shared.heartbeat import Heartbeat
+from shared.tasks.heartbeat import Heartbeat, live_workers
 from shared.resources import Resources
 from shared.settings import RedisSettings, Settings
-from shared.stalls import fail_stalled_jobs
+from shared.tasks.stalls import fail_stalled_jobs
 
 
 @pytest.fixture()
@@ -36,7 +36,10 @@ def test_job_behind_a_queue_that_a_live_worker_drains_is_not_stalled(res: Resour
     res.redis.lpush(_queue(res, "embed"), "a message of another job")
     hb = Heartbeat(res.redis, res.keys, name="w", queues=["ingest", "embed"]).start()
     try:
-        time.sleep(0.2)
+        deadline = time.monotonic() + 10
+        while not any(w["name"] == "w" for w in live_workers(res.redis, res.keys)):
+            assert time.monotonic() < deadline, "the heartbeat never showed up"
+            time.sleep(0.05)
         assert fail_stalled_jobs(res, stall_s=60) == []
         assert res.jobs.record(job_id)["state"] == "queued"
     finally:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import shared.bm25 as bm25_module
-from shared.bm25 import ENGLISH_STOPWORDS, Bm25Encoder, token_index
+import shared.vectors.bm25 as bm25_module
+from shared.vectors.bm25 import ENGLISH_STOPWORDS, Bm25Encoder, token_index
 from shared.settings import Bm25Settings
-from shared.store.base import ChunkPoint
-from shared.store.edge import EdgeStore
+from shared.vectors.store.base import ChunkPoint
+from shared.vectors.store.edge import EdgeStore
 
 REPO = Path(__file__).resolve().parents[2]
-SCIFACT = Path("/work/shared/data/scifact")
+from tests.support.data import SCIFACT, require  # noqa: E402
 
 
 # -- tokenizer -------------------------------------------------------------------------------
@@ -175,7 +175,7 @@ def test_token_hash_is_pinned_and_identical_in_another_process() -> None:
     assert token_index("covid19") == 824026298
     assert token_index("gene") == 1823862680
     script = (
-        "from shared.bm25 import token_index; print(token_index('covid19'), token_index('東京'))"
+        "from shared.vectors.bm25 import token_index; print(token_index('covid19'), token_index('東京'))"
     )
     result = subprocess.run(
         [sys.executable, "-c", script],
@@ -223,8 +223,8 @@ def scifact() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
         SCIFACT / "queries.jsonl",
         SCIFACT / "qrels" / "train.tsv",
     )
-    if not (corpus.is_file() and queries.is_file() and qrels.is_file()):
-        pytest.skip(f"SciFact data not found under {SCIFACT} (corpus.jsonl, queries.jsonl, qrels)")
+    for path in (corpus, queries, qrels):
+        require(path)
     with corpus.open() as lines:
         docs = [json.loads(next(lines)) for _ in range(N_DOCS)]
     # train queries only: the test split is held out for retrieval evaluation

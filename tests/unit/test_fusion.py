@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from shared.fusion import convex_fusion, reciprocal_rank_fusion
-from shared.store import StoredHit
+from shared.search.ranking import convex_fusion, reciprocal_rank_fusion
+from shared.vectors.store import StoredHit
 
 
 def hits(*pairs: tuple[str, float]) -> list[StoredHit]:

@@ -7,15 +7,19 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from services.api.deps import ContextDep
-from shared.heartbeat import live_workers
+from services.api.deps import ResourcesDep
+from services.api.schemas import HealthReport
+from shared.tasks.heartbeat import live_workers
 
 router = APIRouter(tags=["health"])
 
 
-@router.get("/health")
-def health(ctx: ContextDep) -> JSONResponse:
-    res = ctx.resources
+@router.get(
+    "/health",
+    response_model=HealthReport,
+    responses={503: {"model": HealthReport, "description": "degraded: a component is down"}},
+)
+def health(res: ResourcesDep) -> JSONResponse:
     report: dict[str, Any] = {}
     ok = True
     try:
@@ -27,7 +31,7 @@ def health(ctx: ContextDep) -> JSONResponse:
     try:
         store_ok = res.store.healthy()
         report["store"] = {"ok": store_ok, "kind": type(res.store).__name__,
-                           "owner": "api" if ctx.owns_store else "shared"}
+                           "owner": "api" if res.settings.embedded_store else "shared"}
         ok = ok and store_ok
     except Exception as exc:  # noqa: BLE001
         report["store"] = {"ok": False, "error": str(exc)}
@@ -38,7 +42,7 @@ def health(ctx: ContextDep) -> JSONResponse:
         missing = [q for q in ("ingest", "embed", "index") if q not in consumed]
         report["workers"] = {"ok": not missing, "live": workers, "queues_without_consumer": missing}
         ok = ok and not missing
-        from shared.celery_app import queue_depths
+        from shared.tasks.app import queue_depths
 
         report["queues"] = queue_depths(res.redis, res.settings)
     report["status"] = "ok" if ok else "degraded"

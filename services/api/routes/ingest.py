@@ -12,25 +12,27 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import ContextDep, ResourcesDep
-from services.api.schemas import IngestStart, JobAccepted
+from services.api.deps import CatalogDep, DispatcherDep, JobsDep, SettingsDep, StagingDep
+from services.api.errors import CONFLICT, ERRORS, NOT_FOUND, TOO_LARGE
+from services.api.schemas import IngestStart, JobAccepted, JobList, JobRecord, RejectedFile
 from shared.errors import ConflictError, InvalidRequestError, PayloadTooLargeError
 from shared.identity import check_corpus_name
-from shared.jobs import TERMINAL_STATES
-from shared.pipeline.messages import SCAN, ScanMsg
-from shared.pipeline.sources import INGESTIBLE_SUFFIXES, resolve_ingest_path
+from shared.state.jobs import TERMINAL_STATES, JobStore
+from shared.ingest.payloads import SCAN, ScanMsg
+from shared.ingest.sources import INGESTIBLE_SUFFIXES, resolve_ingest_path
 
 router = APIRouter(prefix="/ingest", tags=["ingest"])
 KEEPALIVE_S = 10
 
 
-@router.post("/start", status_code=202)
-def start(body: IngestStart, ctx: ContextDep) -> JobAccepted:
-    res = ctx.resources
+@router.post("/start", status_code=202, responses=ERRORS)
+def start(
+    body: IngestStart, settings: SettingsDep, jobs: JobsDep, dispatch: DispatcherDep
+) -> JobAccepted:
     check_corpus_name(body.corpus)
-    root = res.settings.root
+    root = settings.root
     target = resolve_ingest_path(body.path, root=root)
-    job_id = res.jobs.create(
+    job_id = jobs.create(
         corpus=body.corpus,
         path=body.path,
         abs_path=str(target),
@@ -38,7 +40,7 @@ def start(body: IngestStart, ctx: ContextDep) -> JobAccepted:
         sync=body.sync,
         passwords=body.passwords,
     )
-    ctx.dispatch.send(SCAN, ScanMsg(job_id=job_id))
+    dispatch.send(SCAN, ScanMsg(job_id=job_id))
     return JobAccepted(job_id=job_id)
 
 
@@ -54,26 +56,27 @@ def safe_upload_name(name: str) -> str:
     return base[:200]
 
 
-@router.post("/upload", status_code=202)
+@router.post("/upload", status_code=202, responses={**ERRORS, **TOO_LARGE})
 async def upload(
-    ctx: ContextDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    dispatch: DispatcherDep,
     files: Annotated[list[UploadFile], File(description="Papers to ingest")],
     corpus: Annotated[str, Form()] = "default",
     passwords: Annotated[list[str] | None, Form()] = None,
 ) -> JobAccepted:
-    res = ctx.resources
     check_corpus_name(corpus)
-    limits = res.settings.limits
+    limits = settings.limits
     if len(files) > limits.max_upload_files:
         raise InvalidRequestError(
             f"files: {len(files)} files, over the limit RAG_MAX_UPLOAD_FILES={limits.max_upload_files}"
         )
     upload_id = uuid.uuid4().hex[:12]
-    folder = res.settings.uploads_dir / upload_id
+    folder = settings.uploads_dir / upload_id
     folder.mkdir(parents=True, exist_ok=True)
     max_bytes = int(limits.max_file_mb * 2**20)
     accepted: list[str] = []
-    rejected: list[dict[str, str]] = []
+    rejected: list[RejectedFile] = []
     for item in files:
         original = item.filename or ""
         try:
@@ -92,16 +95,16 @@ async def upload(
             _check_content(dest, label=original)
             accepted.append(dest.name)
         except (InvalidRequestError, PayloadTooLargeError) as exc:
-            rejected.append({"file": original, "error": exc.detail})
+            rejected.append(RejectedFile(file=original, error=exc.detail))
     if not accepted:
         folder.rmdir() if not any(folder.iterdir()) else None
         status_error = (
             PayloadTooLargeError
-            if rejected and all("RAG_MAX_FILE_MB" in r["error"] for r in rejected)
+            if rejected and all("RAG_MAX_FILE_MB" in r.error for r in rejected)
             else InvalidRequestError
         )
-        raise status_error("no file accepted: " + "; ".join(r["error"] for r in rejected))
-    job_id = res.jobs.create(
+        raise status_error("no file accepted: " + "; ".join(r.error for r in rejected))
+    job_id = jobs.create(
         corpus=corpus,
         path=f"upload:{upload_id}",
         abs_path=str(folder),
@@ -110,7 +113,7 @@ async def upload(
         passwords=passwords or [],
         origin="upload",
     )
-    ctx.dispatch.send(SCAN, ScanMsg(job_id=job_id))
+    dispatch.send(SCAN, ScanMsg(job_id=job_id))
     return JobAccepted(job_id=job_id, rejected=rejected)
 
 
@@ -141,77 +144,94 @@ def _check_content(dest: Path, *, label: str) -> None:
         raise InvalidRequestError(f"{label}: {exc}") from None
 
 
-@router.get("/status/{job_id}")
-def status(job_id: str, res: ResourcesDep) -> dict[str, Any]:
-    return res.jobs.record(job_id)
+@router.get("/status/{job_id}", response_model=JobRecord, responses={**ERRORS, **NOT_FOUND})
+def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
+    return jobs.record(job_id)
 
 
-@router.get("/list")
+@router.get("/list", response_model=JobList, responses=ERRORS)
 def list_jobs(
-    res: ResourcesDep,
+    jobs: JobsDep,
     state: Annotated[str | None, Query(description="queued, running, succeeded, ...")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
-    return {"jobs": res.jobs.list(state=state, limit=limit)}
+    return {"jobs": jobs.list(state=state, limit=limit)}
 
 
-@router.post("/cancel/{job_id}", status_code=202)
-def cancel(job_id: str, res: ResourcesDep) -> dict[str, Any]:
-    record = res.jobs.record(job_id)
+@router.post(
+    "/cancel/{job_id}",
+    status_code=202,
+    response_model=JobRecord,
+    responses={**ERRORS, **NOT_FOUND, **CONFLICT},
+)
+def cancel(job_id: str, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep) -> dict[str, Any]:
+    record = jobs.record(job_id)
     if record["state"] in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} already ended: {record['state']}")
     # Under the corpus lock, no file is half-committed: what is indexed now stays, the rest
     # of the job's work sees the flag and drops out.
-    with res.catalog.lock(record["corpus"]):
-        res.jobs.request_cancel(job_id)
-        res.jobs.finish(job_id, state="cancelled", message="cancelled by request")
-    res.jobs.drop_staging(job_id)
-    return res.jobs.record(job_id)
+    with catalog.lock(record["corpus"]):
+        jobs.request_cancel(job_id)
+        jobs.finish(job_id, state="cancelled", message="cancelled by request")
+    staging.drop_job(job_id)
+    return jobs.record(job_id)
 
 
-@router.post("/retry/{job_id}", status_code=202)
-def retry(job_id: str, ctx: ContextDep) -> JobAccepted:
+@router.post("/retry/{job_id}", status_code=202, responses={**ERRORS, **NOT_FOUND, **CONFLICT})
+def retry(job_id: str, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
     """A new job over the same files: what succeeded is unchanged and skipped, the rest redone."""
-    res = ctx.resources
-    raw = res.jobs.raw(job_id)
+    raw = jobs.raw(job_id)
     if raw["state"] not in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} is still {raw['state']}: cancel it or wait")
     if not Path(raw["abs_path"]).exists():
         raise ConflictError(f"job {job_id}: its files at {raw['path']!r} are gone")
-    new_id = res.jobs.create(
+    new_id = jobs.create(
         corpus=raw["corpus"],
         path=raw["path"],
         abs_path=raw["abs_path"],
         root=raw["root"],
         source_prefix=raw.get("source_prefix", ""),
         sync=raw.get("sync") == "1",
-        passwords=res.jobs.passwords(job_id),
+        passwords=jobs.passwords(job_id),
         origin=raw.get("origin", "path"),
     )
-    res.jobs.update(new_id, retry_of=job_id)
-    ctx.dispatch.send(SCAN, ScanMsg(job_id=new_id))
+    jobs.update(new_id, retry_of=job_id)
+    dispatch.send(SCAN, ScanMsg(job_id=new_id))
     return JobAccepted(job_id=new_id)
 
 
-@router.get("/events/{job_id}")
-async def events(job_id: str, request: Request, res: ResourcesDep) -> EventSourceResponse:
-    await run_in_threadpool(res.jobs.raw, job_id)  # 404 before the stream opens
+@router.get(
+    "/events/{job_id}",
+    response_class=EventSourceResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "progress events, then the end"},
+        **NOT_FOUND,
+    },
+)
+async def events(
+    job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep
+) -> EventSourceResponse:
+    await run_in_threadpool(jobs.raw, job_id)  # 404 before the stream opens
     last_id = request.headers.get("last-event-id", "0")
     return EventSourceResponse(
-        _event_stream(res, job_id, last_id, request), ping=KEEPALIVE_S, send_timeout=30
+        _event_stream(jobs, settings.redis_url, job_id, last_id, request),
+        ping=KEEPALIVE_S,
+        send_timeout=30,
     )
 
 
-async def _event_stream(res: Any, job_id: str, last_id: str, request: Request) -> Any:
+async def _event_stream(
+    jobs: JobStore, redis_url: str, job_id: str, last_id: str, request: Request
+) -> Any:
     """History after `last_id` from the job's Stream, then live events (woken by pub/sub)."""
     import redis.asyncio as aioredis
 
-    client = aioredis.Redis.from_url(res.settings.redis_url)
+    client = aioredis.Redis.from_url(redis_url)
     pubsub = client.pubsub()
     try:
-        await pubsub.subscribe(res.jobs.live_channel(job_id))
+        await pubsub.subscribe(jobs.live_channel(job_id))
         while True:
-            batch = await run_in_threadpool(res.jobs.events_after, job_id, last_id)
+            batch = await run_in_threadpool(jobs.events_after, job_id, last_id)
             for event_id, name, data in batch:
                 last_id = event_id
                 yield ServerSentEvent(data=data, event=name, id=event_id)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import AnswererDep, RetrieverDep
-from services.api.schemas import AskRequest, SearchRequest
-from shared.cache import ResultCache
+from services.api.deps import AnswererDep, CacheLookupDep, RetrieverDep
+from services.api.errors import ERRORS
+from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
@@ -33,26 +33,16 @@ def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
     return Response(content=body, media_type="application/json")
 
 
-def _cache_enabled(request: Request) -> bool:
-    return bool(request.app.state.ctx.resources.settings.cache.enabled)
-
-
-async def _cached(request: Request, cache: ResultCache, corpus: str, parts: tuple[Any, ...]) -> tuple[int, bytes | None]:
-    keys, args = cache.lookup_args(corpus, *parts)
-    script = request.app.state.lookup_script
-    version, value = await script(keys=keys, args=args)
-    return int(version), value
-
-
-@router.post("/search")
-async def search(body: SearchRequest, request: Request, retriever: RetrieverDep) -> Any:
+@router.post("/search", response_model=SearchResponse, responses=ERRORS)
+async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLookupDep) -> Any:
     check_corpus_name(body.corpus)
-    body.use_cache = body.use_cache and _cache_enabled(request)
+    body.use_cache = body.use_cache and lookup.enabled
+    seen_version = None
     if body.use_cache and body.query.strip():
         parts = retriever.cache_parts(mode=body.mode, query=body.query, top_k=body.top_k)
-        version, raw = await _cached(request, retriever.cache, body.corpus, parts)
+        seen_version, raw = await lookup(retriever.cache, body.corpus, parts)
         if raw is not None:
-            return _hit_response(raw, tier="retrieval", version=version)
+            return _hit_response(raw, tier="retrieval", version=seen_version)
     outcome = await run_in_threadpool(
         retriever.search,
         corpus=body.corpus,
@@ -60,6 +50,7 @@ async def search(body: SearchRequest, request: Request, retriever: RetrieverDep)
         mode=body.mode,
         top_k=body.top_k,
         use_cache=body.use_cache,
+        seen_version=seen_version,
     )
     return {
         "results": outcome.results,
@@ -68,16 +59,16 @@ async def search(body: SearchRequest, request: Request, retriever: RetrieverDep)
     }
 
 
-@router.post("/ask")
-async def ask(body: AskRequest, request: Request, answerer: AnswererDep) -> Any:
+@router.post("/ask", response_model=AskResponse, responses=ERRORS)
+async def ask(body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep) -> Any:
     check_corpus_name(body.corpus)
     if not body.question.strip():
         raise InvalidRequestError("question: must not be empty")
     seen_version = None
-    body.use_cache = body.use_cache and _cache_enabled(request)
+    body.use_cache = body.use_cache and lookup.enabled
     if body.use_cache:
         parts = answerer.cache_parts(question=body.question, top_k=body.top_k)
-        seen_version, raw = await _cached(request, answerer.cache, body.corpus, parts)
+        seen_version, raw = await lookup(answerer.cache, body.corpus, parts)
         if raw is not None:
             return _hit_response(raw, tier="answers", version=seen_version)
     return await run_in_threadpool(

@@ -11,12 +11,11 @@ import numpy as np
 
 from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
-from shared.fusion import convex_fusion, reciprocal_rank_fusion
+from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.resources import Resources
-from shared.store import StoredHit
+from shared.vectors.store import StoredHit
 
 Mode = Literal["hybrid", "dense", "bm25"]
-MODES = ("hybrid", "dense", "bm25")
 
 
 @dataclass(slots=True)
@@ -54,6 +53,12 @@ class Retriever:
             res.redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s
         )
 
+    def fusion(self) -> Fusion:
+        r = self._res.settings.retrieval
+        return Fusion(
+            kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight, candidates=r.candidates
+        )
+
     def fusion_settings(self) -> dict[str, Any]:
         r = self._res.settings.retrieval
         return {"fusion": r.fusion, "rrf_k": r.rrf_k, "w": r.dense_weight, "c": r.candidates}
@@ -75,14 +80,19 @@ class Retriever:
         top_k: int = 10,
         use_cache: bool = True,
         info: CacheInfo | None = None,
+        seen_version: int | None = None,
     ) -> SearchOutcome:
+        """Ranked results; `seen_version` says the caller already looked the cache up and
+        missed at that corpus version, so the lookup (and its miss count) is not repeated."""
         if mode not in MODES:
             raise InvalidRequestError(f"mode: {mode!r} is not one of {', '.join(MODES)}")
         if not query.strip():
             raise InvalidRequestError("query: must not be empty")
         info = info or CacheInfo()
         parts = self.cache_parts(mode=mode, query=query, top_k=top_k)
-        if use_cache:
+        if use_cache and seen_version is not None:
+            version = seen_version
+        elif use_cache:
             # The version is read with the lookup, before searching: a result is never
             # cached under a newer version than the data it was computed from.
             version, cached = self._cache.lookup(corpus, *parts)
@@ -113,39 +123,16 @@ class Retriever:
         self, corpus: str, query: str, mode: str, top_k: int, info: CacheInfo, *, use_cache: bool
     ) -> list[dict[str, Any]]:
         store = self._res.store
-        r = self._res.settings.retrieval
-        depth = max(top_k, r.candidates)
+        fusion = self.fusion()
+        depth = fusion.depth(mode, top_k)
         dense: list[StoredHit] = []
         sparse: list[StoredHit] = []
         if mode in ("dense", "hybrid"):
             vector = self.query_vector(query, info, use_cache=use_cache)
-            dense = store.search_dense(corpus, vector.tolist(), limit=depth if mode == "hybrid" else top_k)
+            dense = store.search_dense(corpus, vector.tolist(), limit=depth)
         if mode in ("bm25", "hybrid"):
             sv = self._res.bm25.encode_query(query)
             if sv.indices:
-                sparse = store.search_sparse(corpus, sv, limit=depth if mode == "hybrid" else top_k)
-        if mode == "dense":
-            ranked = [(h, h.score) for h in dense]
-        elif mode == "bm25":
-            ranked = [(h, h.score) for h in sparse]
-        elif r.fusion == "convex":
-            ranked = convex_fusion(dense, sparse, dense_weight=r.dense_weight)
-        else:
-            ranked = reciprocal_rank_fusion([dense, sparse], k=r.rrf_k)
-        return [_result(hit, score) for hit, score in ranked[:top_k]]
-
-
-def _result(hit: StoredHit, score: float) -> dict[str, Any]:
-    p = hit.payload
-    return {
-        "chunk_id": hit.id,
-        "doc_id": p.get("doc_id"),
-        "external_id": p.get("external_id"),
-        "source": p.get("source"),
-        "title": p.get("title"),
-        "page": p.get("page"),
-        "char_start": p.get("char_start"),
-        "char_end": p.get("char_end"),
-        "text": p.get("text"),
-        "score": round(float(score), 6),
-    }
+                sparse = store.search_sparse(corpus, sv, limit=depth)
+        ranked = rank(mode, dense, sparse, fusion=fusion, top_k=top_k)
+        return [result_row(hit, score) for hit, score in ranked]

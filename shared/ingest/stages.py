@@ -6,14 +6,11 @@ import json
 import logging
 import math
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from shared.catalog import DocumentEntry
+from shared.state.catalog import DocumentEntry
 from shared.documents import ParsedDocument
 from shared.identity import file_hash, point_id, text_hash
-from shared.pipeline.messages import (
+from shared.ingest.payloads import (
     EMBED,
     FINALIZE,
     INDEX,
@@ -25,11 +22,16 @@ from shared.pipeline.messages import (
     ParseMsg,
     ScanMsg,
 )
-from shared.pipeline.sources import list_files, source_name, source_scope
+from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
+from shared.ingest.sources import list_files, source_name, source_scope
 from shared.resources import Resources
-from shared.store import ChunkPoint
+from shared.vectors.store import ChunkPoint
 
 log = logging.getLogger(__name__)
+
+
+def _staging(res: Resources) -> Staging:
+    return Staging(res.redis, res.keys)
 
 
 # ---- scan ---------------------------------------------------------------------------------
@@ -75,7 +77,7 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     content_hash = _content_hash(Path(msg.path))
     unchanged = _unchanged_file(res, msg, corpus, content_hash)
     if unchanged is not None:
-        res.redis.sadd(res.keys.job_seen_sources(job_id), msg.source)
+        _staging(res).mark_seen(job_id, msg.source)
         _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged)
         return
     try:
@@ -91,44 +93,43 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
 
     signature = res.chunking_signature
     sources = [source for source, _, _ in documents]
-    current = res.redis.hmget(res.keys.corpus_sources(corpus), sources) if sources else []
+    current = res.catalog.source_docs(corpus, sources)
     known = res.catalog.documents(corpus, {doc_id for _, _, doc_id in documents})
-    if sources:
-        res.redis.sadd(res.keys.job_seen_sources(job_id), *sources)
+    _staging(res).mark_seen(job_id, *sources)
 
-    staged_docs: list[dict[str, Any]] = []
-    chunks: list[dict[str, Any]] = []
+    staged_docs: list[StagedDocument] = []
+    chunks: list[StagedChunk] = []
     unchanged_chunks = 0
     for (source, doc, doc_id), mapped in zip(documents, current, strict=True):
         entry = known.get(doc_id)
         reusable = entry is not None and entry.chunking == signature
-        if reusable and mapped is not None and mapped.decode() == doc_id:
+        if reusable and mapped == doc_id:
             unchanged_chunks += entry.chunks if entry else 0
             continue
         start = len(chunks)
         if not reusable:
             for chunk in res.chunker.chunk(doc):
                 chunks.append(
-                    {
-                        "doc": len(staged_docs),
-                        "index": chunk.index,
-                        "page": chunk.page,
-                        "char_start": chunk.char_start,
-                        "char_end": chunk.char_end,
-                        "n_tokens": chunk.n_tokens,
-                        "text": chunk.text,
-                    }
+                    StagedChunk(
+                        doc=len(staged_docs),
+                        index=chunk.index,
+                        page=chunk.page,
+                        char_start=chunk.char_start,
+                        char_end=chunk.char_end,
+                        n_tokens=chunk.n_tokens,
+                        text=chunk.text,
+                    )
                 )
         staged_docs.append(
-            {
-                "doc_id": doc_id,
-                "source": source,
-                "title": doc.title,
-                "format": doc.format,
-                "external_id": doc.external_id,
-                "reuse": reusable,
-                "chunks": entry.chunks if reusable and entry else len(chunks) - start,
-            }
+            StagedDocument(
+                doc_id=doc_id,
+                source=source,
+                title=doc.title,
+                format=doc.format,
+                external_id=doc.external_id,
+                reuse=reusable,
+                chunks=entry.chunks if reusable and entry else len(chunks) - start,
+            )
         )
 
     if not staged_docs:
@@ -137,12 +138,15 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
 
     batch = res.settings.embedding.batch_size
     n_batches = math.ceil(len(chunks) / batch)
-    meta = {"file": msg.source, "corpus": corpus, "docs": staged_docs, "n_batches": n_batches}
-    stage_key = res.keys.staged_file(job_id, msg.file_no)
-    res.redis.hset(stage_key, mapping={"meta": json.dumps(meta), "chunks": json.dumps(chunks)})
-    res.redis.expire(stage_key, 7 * 86400)
+    _staging(res).put(
+        job_id,
+        msg.file_no,
+        StagedFile(
+            file=msg.source, corpus=corpus, docs=staged_docs, n_batches=n_batches, chunks=chunks
+        ),
+    )
     for b in range(n_batches):
-        texts = [c["text"] for c in chunks[b * batch : (b + 1) * batch]]
+        texts = [c.text for c in chunks[b * batch : (b + 1) * batch]]
         dispatch.send(
             EMBED, EmbedMsg(job_id=job_id, file_no=msg.file_no, batch_no=b, texts=texts)
         )
@@ -239,12 +243,10 @@ def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -
     job_id = msg.job_id
     if jobs.cancelled(job_id) or jobs.is_terminal(job_id):
         return
-    vec_key = res.keys.staged_vectors(job_id, msg.file_no)
-    field = str(msg.batch_no)
-    if not res.redis.hexists(vec_key, field):
+    staging = _staging(res)
+    if not staging.has_batch(job_id, msg.file_no, msg.batch_no):
         outcome = res.embedding_cache.embed(msg.texts, res.embedder.encode)
-        if res.redis.hsetnx(vec_key, field, outcome.vectors.astype(np.float32).tobytes()):
-            res.redis.expire(vec_key, 7 * 86400)
+        if staging.put_batch(job_id, msg.file_no, msg.batch_no, outcome.vectors):
             jobs.add(
                 job_id,
                 chunks_embedded=len(msg.texts),
@@ -253,10 +255,10 @@ def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -
             )
             jobs.count_worker_batch(job_id, worker)
             jobs.publish(job_id)
-    meta_raw = res.redis.hget(res.keys.staged_file(job_id, msg.file_no), "meta")
-    if meta_raw is None:
+    n_batches = staging.n_batches(job_id, msg.file_no)
+    if n_batches is None:
         return  # already indexed (a redelivered batch)
-    if res.redis.hlen(vec_key) >= json.loads(meta_raw)["n_batches"]:
+    if staging.batches_done(job_id, msg.file_no) >= n_batches:
         dispatch.send(INDEX, IndexMsg(job_id=job_id, file_no=msg.file_no))
 
 
@@ -266,27 +268,26 @@ def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -
 def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
     jobs = res.jobs
     job_id = msg.job_id
-    stage_key = res.keys.staged_file(job_id, msg.file_no)
-    vec_key = res.keys.staged_vectors(job_id, msg.file_no)
-    staged = res.redis.hmget(stage_key, ["meta", "chunks"])
-    if staged[0] is None:
+    staged = _staging(res).load(job_id, msg.file_no)
+    if staged is None:
         return  # committed already
-    meta = json.loads(staged[0])
-    chunks = json.loads(staged[1])
-    corpus = meta["corpus"]
-    vectors = _staged_vectors(res, vec_key, n_batches=meta["n_batches"], n_chunks=len(chunks))
+    chunks = staged.chunks
+    corpus = staged.corpus
+    vectors = _staging(res).vectors(
+        job_id, msg.file_no, n_batches=staged.n_batches, n_chunks=len(chunks)
+    )
     if vectors is None:
         return  # a batch is still missing: its embed task will send us again
 
     with res.catalog.lock(corpus):
         if jobs.cancelled(job_id) or jobs.is_terminal(job_id):
-            res.redis.delete(stage_key, vec_key)
+            _staging(res).drop(job_id, msg.file_no)
             return
         store = res.store
         store.ensure_corpus(corpus, dim=vectors.shape[1] if len(chunks) else res.embedder.dim)
         signature = res.chunking_signature
         # Points of a document chunked under other settings have other ids: drop them first.
-        fresh = [d["doc_id"] for d in meta["docs"] if not d["reuse"]]
+        fresh = [d.doc_id for d in staged.docs if not d.reuse]
         rechunked = [
             doc_id
             for doc_id, entry in res.catalog.documents(corpus, fresh).items()
@@ -296,42 +297,42 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
             store.delete_documents(corpus, rechunked)
         points = []
         for chunk, vector in zip(chunks, vectors, strict=True):
-            doc = meta["docs"][chunk["doc"]]
+            doc = staged.docs[chunk.doc]
             points.append(
                 ChunkPoint(
                     id=point_id(
-                        doc_id=doc["doc_id"],
-                        chunk_index=chunk["index"],
+                        doc_id=doc.doc_id,
+                        chunk_index=chunk.index,
                         chunking_signature=signature,
                     ),
                     dense=vector.tolist(),
-                    sparse=res.bm25.encode_document(_lexical_text(doc["title"], chunk["text"])),
+                    sparse=res.bm25.encode_document(_lexical_text(doc.title, chunk.text)),
                     payload={
                         "corpus": corpus,
-                        "doc_id": doc["doc_id"],
-                        "chunk_index": chunk["index"],
-                        "text": chunk["text"],
-                        "page": chunk["page"],
-                        "char_start": chunk["char_start"],
-                        "char_end": chunk["char_end"],
-                        "title": doc["title"],
-                        "source": doc["source"],
-                        "external_id": doc["external_id"],
+                        "doc_id": doc.doc_id,
+                        "chunk_index": chunk.index,
+                        "text": chunk.text,
+                        "page": chunk.page,
+                        "char_start": chunk.char_start,
+                        "char_end": chunk.char_end,
+                        "title": doc.title,
+                        "source": doc.source,
+                        "external_id": doc.external_id,
                     },
                 )
             )
         for start in range(0, len(points), 256):
             store.upsert(corpus, points[start : start + 256])
         placements = {
-            d["source"]: DocumentEntry(
-                doc_id=d["doc_id"],
-                title=d["title"],
-                chunks=d["chunks"],
+            d.source: DocumentEntry(
+                doc_id=d.doc_id,
+                title=d.title,
+                chunks=d.chunks,
                 chunking=signature,
-                format=d["format"],
-                external_id=d["external_id"],
+                format=d.format,
+                external_id=d.external_id,
             )
-            for d in meta["docs"]
+            for d in staged.docs
         }
         result = res.catalog.commit(corpus, placements=placements)
         if result.orphaned:
@@ -343,25 +344,15 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
             dispatch,
             outcome="indexed",
             reason=None,
-            chunks=sum(d["chunks"] for d in meta["docs"]),
-            source=meta["file"],
+            chunks=sum(d.chunks for d in staged.docs),
+            source=staged.file,
         )
-    res.redis.delete(stage_key, vec_key)
+    _staging(res).drop(job_id, msg.file_no)
 
 
 def _lexical_text(title: str, text: str) -> str:
     """What BM25 indexes for a chunk: its text with the document's title in front."""
     return f"{title}\n{text}" if title else text
-
-
-def _staged_vectors(res: Resources, key: str, *, n_batches: int, n_chunks: int) -> np.ndarray | None:
-    if n_batches == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    raw = res.redis.hmget(key, [str(b) for b in range(n_batches)])
-    if any(r is None for r in raw):
-        return None
-    vectors = np.concatenate([np.frombuffer(r, dtype=np.float32) for r in raw])
-    return vectors.reshape(n_chunks, -1)
 
 
 # ---- finalize ------------------------------------------------------------------------------
@@ -377,7 +368,7 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
     removed = 0
     if raw.get("sync") == "1" and not jobs.cancelled(job_id):
         scope = raw.get("scope", "")
-        seen = {s.decode() for s in res.redis.smembers(res.keys.job_seen_sources(job_id))}
+        seen = _staging(res).seen(job_id)
         gone = [
             s for s in res.catalog.sources(corpus) if s.startswith(scope) and s not in seen
         ]

@@ -1,10 +1,72 @@
-"""Rank fusion of the BM25 and dense result lists."""
+"""Ranking, pure: how the BM25 and dense lists become one ranked list, and the result rows.
+
+The retriever and `bench/tune_scifact.py` both rank through `rank`, so the benchmark scores
+exactly what `/search` returns.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
-from shared.store import StoredHit
+from shared.vectors.store import StoredHit
+
+MODES = ("hybrid", "dense", "bm25")
+
+
+@dataclass(frozen=True, slots=True)
+class Fusion:
+    """How hybrid mode fuses its two lists (RAG_RETRIEVAL_* settings)."""
+
+    kind: str = "convex"  # "convex" or "rrf"
+    rrf_k: int = 60
+    dense_weight: float = 0.5
+    candidates: int = 300
+    by_document: bool = True  # convex only: each document's best chunk scores for it
+
+    def depth(self, mode: str, top_k: int) -> int:
+        """How many hits to fetch from each list for a query of `mode`."""
+        return max(top_k, self.candidates) if mode == "hybrid" else top_k
+
+
+def rank(
+    mode: str,
+    dense: Sequence[StoredHit],
+    sparse: Sequence[StoredHit],
+    *,
+    fusion: Fusion,
+    top_k: int,
+) -> list[tuple[StoredHit, float]]:
+    """The top `top_k` (hit, score) of a query, given the lists fetched to `fusion.depth`."""
+    if mode == "dense":
+        ranked = [(h, h.score) for h in dense]
+    elif mode == "bm25":
+        ranked = [(h, h.score) for h in sparse]
+    elif fusion.kind == "convex":
+        ranked = convex_fusion(
+            dense, sparse, dense_weight=fusion.dense_weight, by_document=fusion.by_document
+        )
+    else:
+        ranked = reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
+    return ranked[:top_k]
+
+
+def result_row(hit: StoredHit, score: float) -> dict[str, Any]:
+    """One search result as the API returns it."""
+    p = hit.payload
+    return {
+        "chunk_id": hit.id,
+        "doc_id": p.get("doc_id"),
+        "external_id": p.get("external_id"),
+        "source": p.get("source"),
+        "title": p.get("title"),
+        "page": p.get("page"),
+        "char_start": p.get("char_start"),
+        "char_end": p.get("char_end"),
+        "text": p.get("text"),
+        "score": round(float(score), 6),
+    }
 
 
 def reciprocal_rank_fusion(

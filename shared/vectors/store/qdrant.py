@@ -17,7 +17,7 @@ from typing import TypeVar
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from shared.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
+from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
 
 DENSE = "dense"
 SPARSE = "bm25"

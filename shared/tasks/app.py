@@ -10,7 +10,7 @@ from celery import Celery
 from kombu import Exchange, Queue
 from pydantic import BaseModel
 
-from shared.pipeline.messages import QUEUES
+from shared.ingest.payloads import QUEUES
 from shared.settings import Settings
 
 ALL_QUEUES = ("ingest", "embed", "index")

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from shared.bm25 import Bm25Encoder
-from shared.store.base import ChunkPoint, SparseVector, StoredHit, VectorStore
+from shared.vectors.bm25 import Bm25Encoder
+from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, VectorStore
 
 DIM = 8
 ENCODER = Bm25Encoder(k1=1.2, b=0.75, avg_len=6.0, stemmer="english", stopwords=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from shared.celery_app import ALL_QUEUES, queue_depths
-from shared.heartbeat import live_workers
+from shared.tasks.app import ALL_QUEUES, queue_depths
+from shared.tasks.heartbeat import live_workers
 from shared.resources import Resources
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from types import EllipsisType
 import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type hints
 
 from shared.settings import Bm25Settings
-from shared.store.base import SparseVector
+from shared.vectors.store.base import SparseVector
 
 # NLTK's English list, plus the fragments our apostrophe splitting leaves behind.
 ENGLISH_STOPWORDS: frozenset[str] = frozenset(

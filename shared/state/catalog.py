@@ -57,6 +57,13 @@ class Catalog:
         value = self._r.hget(self._k.corpus_sources(corpus), source)
         return value.decode() if value else None
 
+    def source_docs(self, corpus: str, sources: list[str]) -> list[str | None]:
+        """The document each source name holds now (None for a new name), in order."""
+        if not sources:
+            return []
+        values = self._r.hmget(self._k.corpus_sources(corpus), sources)
+        return [v.decode() if v else None for v in values]
+
     def document(self, corpus: str, doc_id: str) -> DocumentEntry | None:
         raw = self._r.hget(self._k.corpus_docs(corpus), doc_id)
         return DocumentEntry.from_json(raw) if raw else None

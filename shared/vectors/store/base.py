@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-CORPUS_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
-CORPUS_NAME_RULE = "1-64 letters, digits, '_' or '-', starting with a letter or digit"
+from shared.identity import CORPUS_NAME, CORPUS_NAME_RULE
 
 
 def checked_corpus(corpus: str) -> str:

@@ -26,7 +26,8 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from shared.store.base import CORPUS_NAME, ChunkPoint, SparseVector, StoredHit, checked_corpus
+from shared.identity import CORPUS_NAME
+from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
 
 DENSE = "dense"
 SPARSE = "bm25"

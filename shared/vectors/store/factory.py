@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from shared.settings import Settings
-    from shared.store.base import VectorStore
+    from shared.vectors.store.base import VectorStore
 
 
 def open_store(settings: Settings) -> VectorStore:
@@ -16,17 +16,17 @@ def open_store(settings: Settings) -> VectorStore:
     if qdrant.url is not None:
         from qdrant_client import QdrantClient
 
-        from shared.store.qdrant import QdrantStore
+        from shared.vectors.store.qdrant import QdrantStore
 
         return QdrantStore(QdrantClient(url=qdrant.url, api_key=qdrant.api_key))
     if qdrant.local_engine == "edge":
-        from shared.store.edge import EdgeStore
+        from shared.vectors.store.edge import EdgeStore
 
         return EdgeStore(settings.store_dir / "edge")
     if qdrant.local_engine == "client":
         from qdrant_client import QdrantClient
 
-        from shared.store.qdrant import QdrantStore
+        from shared.vectors.store.qdrant import QdrantStore
 
         path = settings.store_dir / "qdrant-local"
         path.mkdir(parents=True, exist_ok=True)

@@ -157,6 +157,7 @@ class JobStore:
             "started_at": started,
             "finished_at": finished,
             "heartbeat_at": _float_or_none(raw.get("heartbeat_at")),
+            "retry_of": raw.get("retry_of") or None,
         }
         return record
 
@@ -276,11 +277,6 @@ class JobStore:
 
     def request_cancel(self, job_id: str) -> None:
         self._r.set(self._k.job_cancel(job_id), 1)
-
-    def drop_staging(self, job_id: str) -> None:
-        """Forget the embedded-but-uncommitted vectors of a job that will not commit them."""
-        for key in self._r.scan_iter(match=f"{self._k.job(job_id)}:stage:*", count=500):
-            self._r.unlink(key)
 
     def cancelled(self, job_id: str) -> bool:
         return bool(self._r.exists(self._k.job_cancel(job_id)))

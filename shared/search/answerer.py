@@ -11,7 +11,7 @@ import numpy as np
 
 from shared.cache import ResultCache
 from shared.resources import Resources
-from shared.retrieval import CacheInfo, Retriever, normalise_query
+from shared.search.retriever import CacheInfo, Retriever, normalise_query
 
 ANSWERER = "extractive-v1"
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")

@@ -13,9 +13,9 @@ from typing import Any
 import redis
 from celery import Celery
 
-from shared.celery_app import CeleryDispatcher
-from shared.pipeline import stages
-from shared.pipeline.messages import (
+from shared.tasks.app import CeleryDispatcher
+from shared.ingest import stages
+from shared.ingest.payloads import (
     EMBED,
     FINALIZE,
     INDEX,

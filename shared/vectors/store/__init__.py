@@ -1,5 +1,5 @@
 """Vector stores: one protocol (`base.VectorStore`), several implementations."""
 
-from shared.store.base import ChunkPoint, SparseVector, StoredHit, VectorStore
+from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, VectorStore
 
 __all__ = ["ChunkPoint", "SparseVector", "StoredHit", "VectorStore"]

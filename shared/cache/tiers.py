@@ -1,4 +1,4 @@
-"""Hit/miss counters, purge and stats for the cache tiers, and the JSON result tiers.
+"""The JSON result tiers (retrieval and answers), looked up in one round trip.
 
 Retrieval and answer keys embed the corpus version, so a commit makes every older entry
 unreachable at once; TTLs then reclaim them. Reads never SCAN; only stats and purge do.
@@ -16,68 +16,11 @@ import redis
 from shared.cache.flight import single_flight
 from shared.keys import Keys
 
-TIERS = ("embeddings", "retrieval", "answers")
 
 
 def digest(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
-
-
-class CacheStats:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self._r = client
-        self._k = keys
-
-    def count(self, tier: str, *, hits: int = 0, misses: int = 0) -> None:
-        if hits or misses:
-            pipe = self._r.pipeline(transaction=False)
-            if hits:
-                pipe.hincrby(self._k.cache_stats(tier), "hits", hits)
-            if misses:
-                pipe.hincrby(self._k.cache_stats(tier), "misses", misses)
-            pipe.execute()
-
-    def tier(self, tier: str) -> dict[str, Any]:
-        keys = 0
-        size = 0
-        for key in self._r.scan_iter(match=self._k.cache_pattern(tier), count=1000):
-            keys += 1
-            size += int(self._r.memory_usage(key) or 0)
-        counters = self._r.hgetall(self._k.cache_stats(tier))
-        hits = int(counters.get(b"hits", 0))
-        misses = int(counters.get(b"misses", 0))
-        lookups = hits + misses
-        return {
-            "keys": keys,
-            "bytes": size,
-            "hits": hits,
-            "misses": misses,
-            "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
-            "computed": int(counters.get(b"computed", 0)),
-        }
-
-    def all(self) -> dict[str, Any]:
-        tiers = {t: self.tier(t) for t in TIERS}
-        totals = {
-            f: sum(t[f] for t in tiers.values()) for f in ("keys", "bytes", "hits", "misses")
-        }
-        lookups = totals["hits"] + totals["misses"]
-        totals["hit_rate"] = round(totals["hits"] / lookups, 4) if lookups else 0.0
-        return {"tiers": tiers, "totals": totals}
-
-    def purge(self, tier: str) -> int:
-        removed = 0
-        batch: list[bytes] = []
-        for key in self._r.scan_iter(match=self._k.cache_pattern(tier), count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                removed += int(self._r.unlink(*batch))
-                batch.clear()
-        if batch:
-            removed += int(self._r.unlink(*batch))
-        self._r.delete(self._k.cache_stats(tier))
-        return removed
 
 
 # One round trip for a lookup: read the corpus version, then the entry stored under it, and

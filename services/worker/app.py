@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 
 def worker_queues(settings: Settings) -> list[str]:
-    return ["ingest", "embed"] if settings.embedded_store else ["ingest", "embed", "index"]
+    """In priority order (see `queue_order_strategy`): commit, then embed, then parse."""
+    return ["embed", "ingest"] if settings.embedded_store else ["index", "embed", "ingest"]
 
 
 def create_app(settings: Settings | None = None) -> Celery:

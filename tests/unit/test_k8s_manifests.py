@@ -29,7 +29,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.celery_app import ALL_QUEUES
+from shared.tasks.app import ALL_QUEUES
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

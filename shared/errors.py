@@ -8,6 +8,7 @@
     └── ServiceUnavailableError  503  Redis, the store or the workers are down (retryable)
 
 Parse errors of single files live in `shared.parsing.errors`: they fail one file, not a request.
+Refusals of access (401, 403, 429) live in `shared.auth.errors`.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class RagError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the API sends with this error (e.g. Retry-After)."""
+        return {}
 
 
 class InvalidRequestError(RagError):

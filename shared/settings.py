@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 log = logging.getLogger(__name__)
@@ -188,11 +190,79 @@ class JobSettings(BaseSettings):
     )
 
 
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class AuthSettings(BaseSettings):
+    """API keys, rate limits, CORS and trusted hosts: read by the API process (and `rag up`)."""
+
+    model_config = _section("RAG_")
+    auth: Literal["on", "off", "auto"] = Field(
+        default="auto",
+        description="API keys required: on, off, or auto (off only when the API listens on "
+        "loopback).",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="The bootstrap admin key (any long random secret); required when auth is on.",
+    )
+    rate_limit_per_s: float = Field(
+        default=0, ge=0, description="Requests per second each key may make; 0 = no limit."
+    )
+    rate_limit_burst: int = Field(
+        default=0,
+        ge=0,
+        description="Requests a key may make at once before the rate applies; 0 = the rate "
+        "rounded up (at least 1).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, comma-separated; none by default.",
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Host headers the API answers, comma-separated (e.g. api.example.org); "
+        "* = any.",
+    )
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _long_enough(cls, v: Any) -> Any:
+        text = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if text is None or text == "":
+            return None
+        if len(str(text)) < 16:
+            raise ValueError("RAG_ADMIN_KEY must be at least 16 characters: use a long random "
+                             "secret")
+        return v
+
+    @field_validator("cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return _comma_list(v)
+
+    @property
+    def burst(self) -> int:
+        """The bucket size the rate limiter uses."""
+        return self.rate_limit_burst or max(1, math.ceil(self.rate_limit_per_s))
+
+
 class ClientSettings(BaseSettings):
     """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
 
     model_config = _section("RAG_")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where clients find the API.")
+    api_key: SecretStr | None = Field(
+        default=None, description="The API key clients send (when the API has auth on)."
+    )
 
 
 class Settings(BaseSettings):
@@ -234,6 +304,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    security: AuthSettings = Field(default_factory=AuthSettings)
 
     @property
     def embedded_store(self) -> bool:

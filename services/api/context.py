@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from shared.auth import ApiKeyStore, Guard
 from shared.cache import ResultCache
 from shared.ingest.staging import Staging
 from shared.resources import Resources
@@ -41,3 +42,5 @@ class ApiContext:
     cache_lookup: CacheLookup
     staging: Staging
     owns_store: bool
+    guard: Guard
+    key_store: ApiKeyStore

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services.api.context import ApiContext, CacheLookup
+from shared.auth import ApiKeyStore, Guard
 from shared.cache import CacheStats
 from shared.ingest.staging import Staging
 from shared.resources import Resources
@@ -67,6 +68,14 @@ async def get_cache_lookup(request: Request) -> CacheLookup:
     return _ctx(request).cache_lookup
 
 
+async def get_guard(request: Request) -> Guard:
+    return _ctx(request).guard
+
+
+async def get_key_store(request: Request) -> ApiKeyStore:
+    return _ctx(request).key_store
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
@@ -77,3 +86,5 @@ DispatcherDep = Annotated[CeleryDispatcher, Depends(get_dispatcher)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 CacheLookupDep = Annotated[CacheLookup, Depends(get_cache_lookup)]
+GuardDep = Annotated[Guard, Depends(get_guard)]
+KeyStoreDep = Annotated[ApiKeyStore, Depends(get_key_store)]

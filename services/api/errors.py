@@ -34,14 +34,16 @@ TOO_LARGE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _body(code: str, detail: str, status: int) -> JSONResponse:
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+def _body(
+    code: str, detail: str, status: int, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(_: Request, exc: RagError) -> JSONResponse:
-        return _body(exc.code, exc.detail, exc.status)
+        return _body(exc.code, exc.detail, exc.status, exc.headers() or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

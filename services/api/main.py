@@ -10,9 +10,11 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
-from services.api.routes import cache, corpora, health, ingest, search, ui
+from services.api.routes import cache, corpora, health, ingest, keys, search, ui
+from shared.auth import check_auth_setup, follow_key_changes
 from shared.search.answerer import Answerer
 from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.tasks.app import CeleryDispatcher, make_celery
@@ -41,8 +43,12 @@ async def _watch_stalls(res: Resources) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for an API bound to `settings.host` (auth `auto` decides from it). Raises
+    AuthSetupError when auth is on and RAG_ADMIN_KEY is not set."""
     settings = settings or Settings()
     warn_unknown_settings()
+    auth = check_auth_setup(settings.security, settings.host)
+    log.info("%s", auth.describe())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumer.start()
         retriever = Retriever(res)
         aredis = aioredis.Redis.from_url(settings.redis_url)
+        guard, key_store = build_guard(res, aredis, enabled=auth.enabled)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
@@ -70,12 +77,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
+            guard=guard,
+            key_store=key_store,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
+        key_watch = asyncio.create_task(follow_key_changes(guard.ring, key_store, aredis, res.keys))
         try:
             yield
         finally:
             watchdog.cancel()
+            key_watch.cancel()
             await aredis.aclose()
             if consumer is not None:
                 consumer.stop()
@@ -88,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (ingest, search, corpora, health, cache, ui):
+    install_http_policy(app, settings.security)
+    for module in (ingest, search, corpora, health, cache, keys, ui):
         app.include_router(module.router)
     return app

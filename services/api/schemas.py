@@ -75,6 +75,7 @@ class JobRecord(BaseModel):
     finished_at: float | None
     heartbeat_at: float | None
     retry_of: str | None = None
+    owner: str | None = Field(default=None, description="Id of the API key that started it.")
     waiting_for: str | None = Field(
         default=None, description="What a running job waits for, when it is not progressing."
     )
@@ -145,6 +146,34 @@ class AskResponse(BaseModel):
     cache_info: CacheInfo
 
 
+# ---- API keys -------------------------------------------------------------------------------
+
+
+class KeyCreate(BaseModel):
+    role: Literal["reader", "writer", "admin"]
+    name: str = Field(min_length=1, max_length=200, description="Who or what uses the key.")
+    corpora: list[str] | None = Field(
+        default=None, description="The only corpora the key may touch; omitted: every corpus."
+    )
+
+
+class KeyInfo(BaseModel):
+    id: str
+    name: str
+    role: str
+    corpora: list[str] | None
+    created_at: float
+    masked: str = Field(description="The key's visible prefix; the secret is never shown again.")
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfo]
+
+
 # ---- corpora, cache, health -----------------------------------------------------------------
 
 
@@ -187,7 +216,9 @@ class PurgeResponse(BaseModel):
 
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded"]
-    redis: dict[str, Any]
-    store: dict[str, Any]
+    redis: dict[str, Any] | None = Field(
+        default=None, description="Internals are shown when auth is off, or to an admin key."
+    )
+    store: dict[str, Any] | None = None
     workers: dict[str, Any] | None = None
     queues: dict[str, int] | None = None

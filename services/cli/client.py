@@ -20,9 +20,11 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 60.0, api_key: str | None = None) -> None:
+        """`api_key` (RAG_API_KEY) goes with every request as `Authorization: Bearer`."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -85,6 +87,18 @@ class ApiClient:
     def cache_purge(self, tier: str) -> dict[str, Any]:
         return self._call("DELETE", f"/cache/{tier}")  # type: ignore[no-any-return]
 
+    def create_key(self, *, role: str, name: str, corpora: list[str] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"role": role, "name": name}
+        if corpora:
+            body["corpora"] = corpora
+        return self._call("POST", "/keys", json=body)  # type: ignore[no-any-return]
+
+    def keys(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/keys")["keys"]  # type: ignore[no-any-return]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/keys/{key_id}")  # type: ignore[no-any-return]
+
     def health(self) -> tuple[int, dict[str, Any]]:
         resp = self._http.get("/health")
         return resp.status_code, resp.json()
@@ -114,6 +128,15 @@ class ApiClient:
                 if time.monotonic() - down_since > reconnect_for_s:
                     raise ApiError(0, "unreachable", f"lost the API at {self.base_url}") from None
                 time.sleep(1.0)
+
+
+def client_from_env(*, timeout: float = 60.0) -> ApiClient:
+    """A client of RAG_API_URL that sends RAG_API_KEY."""
+    from shared.settings import ClientSettings
+
+    settings = ClientSettings()
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return ApiClient(settings.api_url, timeout=timeout, api_key=key)
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:

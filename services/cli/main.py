@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from services.cli.client import ApiClient, ApiError
+from services.cli.client import ApiClient, ApiError, client_from_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -28,10 +29,7 @@ err = Console(stderr=True)
 
 
 def api(*, timeout: float | None = None) -> ApiClient:
-    from shared.settings import ClientSettings
-
-    client = ClientSettings()
-    return ApiClient(client.api_url) if timeout is None else ApiClient(client.api_url, timeout=timeout)
+    return client_from_env() if timeout is None else client_from_env(timeout=timeout)
 
 
 def fail(exc: ApiError) -> None:
@@ -77,10 +75,18 @@ def serve(
     import uvicorn
 
     from services.api.main import create_app
+    from shared.auth import AuthSetupError, decide_auth
     from shared.settings import Settings
 
     settings = Settings()
-    uvicorn.run(create_app(settings), host=host or settings.host,
+    settings = settings.model_copy(update={"host": host or settings.host})  # auth auto reads it
+    try:
+        app_ = create_app(settings)
+    except AuthSetupError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    err.print(escape(decide_auth(settings.security, settings.host).describe()), soft_wrap=True)
+    uvicorn.run(app_, host=settings.host,
                 port=settings.port if port is None else port, loop="uvloop", http="httptools",
                 log_level="info", access_log=False, timeout_graceful_shutdown=10)
 
@@ -349,8 +355,10 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
 
 
 from services.cli import evaluate  # noqa: E402 - registers `rag eval` on the app above
+from services.cli import keys as keys_cli  # noqa: E402 - registers `rag keys` on the app above
 
 evaluate.register(app)
+keys_cli.register(app)
 
 
 def main() -> None:  # pragma: no cover

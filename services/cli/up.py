@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 console = Console(stderr=True)
 _RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
@@ -80,7 +81,24 @@ def start_embedded_redis(data_dir: Path) -> object:
     return server
 
 
+def announce_auth(host: str) -> bool:
+    """Say whether the API will want keys, and why; False when it could not start."""
+    from shared.auth import AuthSetupError, check_auth_setup
+    from shared.settings import AuthSettings
+
+    try:
+        decision = check_auth_setup(AuthSettings(), host)
+    except AuthSetupError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return False
+    colour = "green" if decision.enabled else "yellow"
+    console.print(f"[{colour}]{escape(decision.describe())}[/]", soft_wrap=True)
+    return True
+
+
 def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: Path | None) -> int:
+    if not announce_auth(host):
+        return 2
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

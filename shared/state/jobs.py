@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -67,7 +67,9 @@ class JobStore:
         sync: bool = False,
         passwords: list[str] | None = None,
         origin: str = "path",
+        owner: str = "",
     ) -> str:
+        """A queued job. `owner`: the id of the API key that asked for it (who may see it)."""
         job_id = uuid.uuid4().hex
         created = now()
         fields: dict[str, Any] = {
@@ -78,6 +80,7 @@ class JobStore:
             "root": root,
             "source_prefix": source_prefix,
             "origin": origin,
+            "owner": owner,
             "sync": int(sync),
             "state": "queued",
             "stage": "queued",
@@ -158,10 +161,18 @@ class JobStore:
             "finished_at": finished,
             "heartbeat_at": _float_or_none(raw.get("heartbeat_at")),
             "retry_of": raw.get("retry_of") or None,
+            "owner": raw.get("owner") or None,
         }
         return record
 
-    def list(self, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        limit: int = 50,
+        visible: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest jobs first; `visible` keeps only the records it accepts (an API key's)."""
         out: list[dict[str, Any]] = []
         ids = [i.decode() for i in self._r.zrevrange(self._k.jobs_index(), 0, -1)]
         for job_id in ids:
@@ -170,7 +181,7 @@ class JobStore:
             except NotFoundError:  # expired: drop it from the index
                 self._r.zrem(self._k.jobs_index(), job_id)
                 continue
-            if state is None or rec["state"] == state:
+            if (state is None or rec["state"] == state) and (visible is None or visible(rec)):
                 rec.pop("files")
                 out.append(rec)
                 if len(out) >= limit:

@@ -71,6 +71,10 @@ def test_rag_up_supervises_and_stops_everything(tmp_path: Path) -> None:
 
         first = _wait(worker_pids, 180, "the service to be healthy")
         redis_url = re.search(r"redis://[\d.]+:\d+", stderr_path.read_text()).group(0)
+        # it says whether the API wants keys, and why
+        assert "auth off: RAG_AUTH=auto and the API listens on loopback (127.0.0.1)" in (
+            stderr_path.read_text()
+        )
         assert redis.Redis.from_url(redis_url).ping()
         assert (data_dir / "store").exists()
 

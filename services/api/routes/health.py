@@ -1,13 +1,15 @@
-"""GET /health: Redis, the store, the workers and the queues."""
+"""GET /health: Redis, the store, the workers and the queues.
+
+Open to probes without a key; with auth on, only an admin key sees more than the status."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.api.deps import ResourcesDep
+from services.api.deps import GuardDep, ResourcesDep
 from services.api.schemas import HealthReport
 from shared.tasks.heartbeat import live_workers
 
@@ -19,7 +21,7 @@ router = APIRouter(tags=["health"])
     response_model=HealthReport,
     responses={503: {"model": HealthReport, "description": "degraded: a component is down"}},
 )
-def health(res: ResourcesDep) -> JSONResponse:
+def health(request: Request, res: ResourcesDep, guard: GuardDep) -> JSONResponse:
     report: dict[str, Any] = {}
     ok = True
     try:
@@ -46,4 +48,6 @@ def health(res: ResourcesDep) -> JSONResponse:
 
         report["queues"] = queue_depths(res.redis, res.settings)
     report["status"] = "ok" if ok else "degraded"
+    if not guard.shows_detail(request.headers):
+        report = {"status": report["status"]}
     return JSONResponse(report, status_code=200 if ok else 503)

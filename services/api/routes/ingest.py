@@ -12,6 +12,7 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from services.api.auth import DENIED, ReaderDep, WriterDep
 from services.api.deps import CatalogDep, DispatcherDep, JobsDep, SettingsDep, StagingDep
 from services.api.errors import CONFLICT, ERRORS, NOT_FOUND, TOO_LARGE
 from services.api.schemas import IngestStart, JobAccepted, JobList, JobRecord, RejectedFile
@@ -21,15 +22,20 @@ from shared.state.jobs import TERMINAL_STATES, JobStore
 from shared.ingest.payloads import SCAN, ScanMsg
 from shared.ingest.sources import INGESTIBLE_SUFFIXES, resolve_ingest_path
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], responses=DENIED)
 KEEPALIVE_S = 10
 
 
 @router.post("/start", status_code=202, responses=ERRORS)
 def start(
-    body: IngestStart, settings: SettingsDep, jobs: JobsDep, dispatch: DispatcherDep
+    body: IngestStart,
+    principal: WriterDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    dispatch: DispatcherDep,
 ) -> JobAccepted:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     root = settings.root
     target = resolve_ingest_path(body.path, root=root)
     job_id = jobs.create(
@@ -39,6 +45,7 @@ def start(
         root=str(root),
         sync=body.sync,
         passwords=body.passwords,
+        owner=principal.key_id,
     )
     dispatch.send(SCAN, ScanMsg(job_id=job_id))
     return JobAccepted(job_id=job_id)
@@ -58,6 +65,7 @@ def safe_upload_name(name: str) -> str:
 
 @router.post("/upload", status_code=202, responses={**ERRORS, **TOO_LARGE})
 async def upload(
+    principal: WriterDep,
     settings: SettingsDep,
     jobs: JobsDep,
     dispatch: DispatcherDep,
@@ -66,6 +74,7 @@ async def upload(
     passwords: Annotated[list[str] | None, Form()] = None,
 ) -> JobAccepted:
     check_corpus_name(corpus)
+    principal.require_corpus(corpus)
     limits = settings.limits
     if len(files) > limits.max_upload_files:
         raise InvalidRequestError(
@@ -112,6 +121,7 @@ async def upload(
         source_prefix="upload/",
         passwords=passwords or [],
         origin="upload",
+        owner=principal.key_id,
     )
     dispatch.send(SCAN, ScanMsg(job_id=job_id))
     return JobAccepted(job_id=job_id, rejected=rejected)
@@ -145,17 +155,25 @@ def _check_content(dest: Path, *, label: str) -> None:
 
 
 @router.get("/status/{job_id}", response_model=JobRecord, responses={**ERRORS, **NOT_FOUND})
-def status(job_id: str, jobs: JobsDep) -> dict[str, Any]:
-    return jobs.record(job_id)
+def status(job_id: str, principal: ReaderDep, jobs: JobsDep) -> dict[str, Any]:
+    record = jobs.record(job_id)
+    principal.require_job_visible(job_id=job_id, owner=record["owner"], corpus=record["corpus"])
+    return record
 
 
 @router.get("/list", response_model=JobList, responses=ERRORS)
 def list_jobs(
+    principal: ReaderDep,
     jobs: JobsDep,
     state: Annotated[str | None, Query(description="queued, running, succeeded, ...")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
-    return {"jobs": jobs.list(state=state, limit=limit)}
+    """The jobs the key may see: its own; a writer's corpora's; every job for an admin."""
+
+    def visible(rec: dict[str, Any]) -> bool:
+        return principal.may_see_job(owner=rec["owner"], corpus=rec["corpus"])
+
+    return {"jobs": jobs.list(state=state, limit=limit, visible=visible)}
 
 
 @router.post(
@@ -164,8 +182,11 @@ def list_jobs(
     response_model=JobRecord,
     responses={**ERRORS, **NOT_FOUND, **CONFLICT},
 )
-def cancel(job_id: str, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep) -> dict[str, Any]:
+def cancel(
+    job_id: str, principal: WriterDep, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep
+) -> dict[str, Any]:
     record = jobs.record(job_id)
+    principal.require_job_control(job_id=job_id, corpus=record["corpus"])
     if record["state"] in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} already ended: {record['state']}")
     # Under the corpus lock, no file is half-committed: what is indexed now stays, the rest
@@ -178,9 +199,12 @@ def cancel(job_id: str, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep)
 
 
 @router.post("/retry/{job_id}", status_code=202, responses={**ERRORS, **NOT_FOUND, **CONFLICT})
-def retry(job_id: str, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
+def retry(
+    job_id: str, principal: WriterDep, jobs: JobsDep, dispatch: DispatcherDep
+) -> JobAccepted:
     """A new job over the same files: what succeeded is unchanged and skipped, the rest redone."""
     raw = jobs.raw(job_id)
+    principal.require_job_control(job_id=job_id, corpus=raw["corpus"])
     if raw["state"] not in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} is still {raw['state']}: cancel it or wait")
     if not Path(raw["abs_path"]).exists():
@@ -194,6 +218,7 @@ def retry(job_id: str, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
         sync=raw.get("sync") == "1",
         passwords=jobs.passwords(job_id),
         origin=raw.get("origin", "path"),
+        owner=principal.key_id,
     )
     jobs.update(new_id, retry_of=job_id)
     dispatch.send(SCAN, ScanMsg(job_id=new_id))
@@ -209,9 +234,12 @@ def retry(job_id: str, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
     },
 )
 async def events(
-    job_id: str, request: Request, jobs: JobsDep, settings: SettingsDep
+    job_id: str, request: Request, principal: ReaderDep, jobs: JobsDep, settings: SettingsDep
 ) -> EventSourceResponse:
-    await run_in_threadpool(jobs.raw, job_id)  # 404 before the stream opens
+    raw = await run_in_threadpool(jobs.raw, job_id)  # 404 (or 403) before the stream opens
+    principal.require_job_visible(
+        job_id=job_id, owner=raw.get("owner") or None, corpus=raw["corpus"]
+    )
     last_id = request.headers.get("last-event-id", "0")
     return EventSourceResponse(
         _event_stream(jobs, settings.redis_url, job_id, last_id, request),

@@ -13,13 +13,14 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.auth import DENIED, ReaderDep
 from services.api.deps import AnswererDep, CacheLookupDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], responses=DENIED)
 
 
 def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
@@ -34,8 +35,11 @@ def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
-async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLookupDep) -> Any:
+async def search(
+    body: SearchRequest, principal: ReaderDep, retriever: RetrieverDep, lookup: CacheLookupDep
+) -> Any:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     body.use_cache = body.use_cache and lookup.enabled
     seen_version = None
     if body.use_cache and body.query.strip():
@@ -60,8 +64,11 @@ async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLook
 
 
 @router.post("/ask", response_model=AskResponse, responses=ERRORS)
-async def ask(body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep) -> Any:
+async def ask(
+    body: AskRequest, principal: ReaderDep, answerer: AnswererDep, lookup: CacheLookupDep
+) -> Any:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     if not body.question.strip():
         raise InvalidRequestError("question: must not be empty")
     seen_version = None

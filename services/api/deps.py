@@ -65,7 +65,8 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 async def get_cache_lookup(request: Request) -> CacheLookup:
-    return _ctx(request).cache_lookup
+    # A miss the ASGI fast path (services/api/fastpath.py) already looked up and counted.
+    return _ctx(request).cache_lookup.with_prior(request.scope.get("state", {}).get("rag.lookup"))
 
 
 async def get_guard(request: Request) -> Guard:

@@ -13,10 +13,10 @@ import threading
 
 from celery import Celery
 
-from shared.tasks.app import make_celery
-from shared.tasks.heartbeat import Heartbeat
-from shared.tasks.bindings import register_store_tasks
 from shared.resources import Resources
+from shared.tasks.app import make_celery
+from shared.tasks.bindings import register_store_tasks
+from shared.tasks.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 

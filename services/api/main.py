@@ -13,16 +13,17 @@ from fastapi import FastAPI
 from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
+from services.api.fastpath import CacheHitFastPath
 from services.api.routes import cache, corpora, health, ingest, keys, search, ui
 from shared.auth import check_auth_setup, follow_key_changes
-from shared.search.answerer import Answerer
 from shared.cache.tiers import LOOKUP_SCRIPT
-from shared.tasks.app import CeleryDispatcher, make_celery
-from shared.vectors.embedding import threads_for
 from shared.ingest.staging import Staging
 from shared.resources import Resources
+from shared.search.answerer import Answerer
 from shared.search.retriever import Retriever
 from shared.settings import Settings, warn_unknown_settings
+from shared.tasks.app import CeleryDispatcher, make_celery
+from shared.vectors.embedding import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
     install_http_policy(app, settings.security)
     for module in (ingest, search, corpora, health, cache, keys, ui):
         app.include_router(module.router)

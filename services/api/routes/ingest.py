@@ -18,9 +18,9 @@ from services.api.errors import CONFLICT, ERRORS, NOT_FOUND, TOO_LARGE
 from services.api.schemas import IngestStart, JobAccepted, JobList, JobRecord, RejectedFile
 from shared.errors import ConflictError, InvalidRequestError, PayloadTooLargeError
 from shared.identity import check_corpus_name
-from shared.state.jobs import TERMINAL_STATES, JobStore
 from shared.ingest.payloads import SCAN, ScanMsg
 from shared.ingest.sources import INGESTIBLE_SUFFIXES, resolve_ingest_path
+from shared.state.jobs import TERMINAL_STATES, JobStore
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], responses=DENIED)
 KEEPALIVE_S = 10

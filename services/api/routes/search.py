@@ -6,7 +6,6 @@ in one script) and returned as the stored bytes; everything else runs in the thr
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter
@@ -14,6 +13,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from services.api.auth import DENIED, ReaderDep
+from services.api.cache_hits import hit_body
 from services.api.deps import AnswererDep, CacheLookupDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
@@ -24,14 +24,7 @@ router = APIRouter(tags=["search"], responses=DENIED)
 
 
 def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
-    info = {"answer_hit": tier == "answers", "retrieval_hit": tier == "retrieval",
-            "embed_hits": 0, "embed_misses": 0}
-    if tier == "retrieval":
-        body = b'{"results":' + raw + b',"corpus_version":' + str(version).encode()
-        body += b',"cache_info":' + json.dumps(info).encode() + b"}"
-    else:
-        body = raw[:-1] + b',"cache_info":' + json.dumps(info).encode() + b"}"
-    return Response(content=body, media_type="application/json")
+    return Response(content=hit_body(raw, tier=tier, version=version), media_type="application/json")
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)

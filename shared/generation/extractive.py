@@ -13,14 +13,19 @@ lists. `is_answer_sentence` rejects a sentence that
   code: "=", ">>>", "τt1:t2−1");
 - has more than two bracketed labels other than citations ("[Search] [Expand] [Stop]"), or
   two or more URLs.
-On the 17 shared papers these keep 4,273 body sentences and reject 19 of them by the chunk rule
-below (all in reference lists the heading test missed); see tests/unit/test_generation_extractive.py.
+On pasa, papermage, 2304.02623 and 1903.10676 (1,004 page sentences) this keeps 608 and
+rejects 396. Read one by one, the prose among the rejected is short ("The training runs on 8
+NVIDIA-H100 GPUs."), a fragment ("For example, Lincker et al."), or has a section heading, a
+formula, a URL or an arXiv stamp glued to it (tests/unit/test_generation_extractive.py).
 
 `answer_sentences` also drops every sentence of a chunk that reads as a reference list (two or
 more reference pieces making a quarter of its sentences, or one among 60% non-prose lines) and
 whatever follows a "References" heading inside the chunk: titles in a bibliography ("Language
-models are few-shot learners.") pass for prose on their own. A few such titles still slip
-through in chunks that carry no other reference signal.
+models are few-shot learners.") pass for prose on their own. Over the 17 shared papers in
+200-token chunks, the chunk rule drops 54 of 4,327 prose sentences before a detected References
+heading: all are bibliography entries under a heading the check missed, or a title page's
+licence text. After the heading, a few titles still slip through in chunks that carry no other
+reference signal.
 """
 
 from __future__ import annotations

@@ -64,6 +64,9 @@ def start_llama_server(
     params.n_threads_http = max(2, parallel + 1)
     params.n_parallel = parallel
     params.n_ctx = ctx_size
+    # Reusing a previous request's KV cache changes greedy (temperature 0) output: the same
+    # question would get different answers. Answers are cached upstream anyway.
+    params.cache_prompt = False
     return LlamaServer(xllamacpp.Server(params), model_path=path)
 
 

@@ -73,9 +73,7 @@ def post_lines(
         raise LLMUnavailable(f"cannot connect to {url}: {exc or type(exc).__name__}") from exc
     except httpx.ReadTimeout as exc:
         if not received:
-            raise FirstTokenTimeout(
-                f"{url} sent nothing within {timeouts.total_s:g} s"
-            ) from exc
+            raise FirstTokenTimeout(f"{url} sent nothing within {timeouts.total_s:g} s") from exc
         raise LLMStreamError(
             f"{url} stalled: no data for {timeouts.total_s:g} s mid-answer"
         ) from exc

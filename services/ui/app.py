@@ -19,12 +19,15 @@ from services.ui.launch import ui_config
 from services.ui.views import ask, corpus, search, sidebar
 
 
+@st.cache_resource
+def _shared_client(api_url: str, api_key: str | None) -> ApiClient:
+    """One HTTP client (and connection pool) for every browser session; httpx's is thread-safe."""
+    return ApiClient(api_url, api_key=api_key)
+
+
 def _client() -> ApiClient:
-    """One HTTP client per browser session (Streamlit runs sessions on separate threads)."""
-    if "api" not in st.session_state:
-        config = ui_config(sys.argv[1:])
-        st.session_state["api"] = ApiClient(config.api_url, api_key=config.api_key)
-    return st.session_state["api"]  # type: ignore[no-any-return]
+    config = ui_config(sys.argv[1:])
+    return _shared_client(config.api_url, config.api_key)
 
 
 def corpus_page() -> None:

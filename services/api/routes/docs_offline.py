@@ -1,8 +1,9 @@
-"""/docs (Swagger UI) and /redoc with their scripts served by the API, so they work offline.
+"""/docs (Swagger UI) with its script and style served by the API, so it works offline.
 
-The assets come from the installed `fastapi-offline` package (Swagger UI 5, which reads the
-OpenAPI 3.1 that FastAPI writes, and ReDoc); no page loads anything from a CDN. The app is
-created with `docs_url=None, redoc_url=None` and includes `router`.
+The assets come from the installed `fastapi-offline` package: Swagger UI 5, which reads the
+OpenAPI 3.1 that FastAPI writes (the `swagger-ui-bundle` package ships 4.15, which cannot).
+ReDoc is not offered: its page fetches a logo from its CDN. The app is created with
+`docs_url=None, redoc_url=None` and includes `router` (and `root_router`: / leads to /docs).
 """
 
 from __future__ import annotations
@@ -11,11 +12,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.openapi.docs import (
-    get_redoc_html,
-    get_swagger_ui_html,
-    get_swagger_ui_oauth2_redirect_html,
-)
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
 from shared.errors import NotFoundError
@@ -27,7 +24,6 @@ ASSETS_PATH = "/docs/assets"
 _ASSETS = {
     "swagger-ui-bundle.js": "text/javascript",
     "swagger-ui.css": "text/css",
-    "redoc.standalone.js": "text/javascript",
     "favicon.png": "image/png",
 }
 _ASSET_DIR = Path(str(files("fastapi_offline") / "static"))
@@ -55,18 +51,6 @@ def swagger_ui(request: Request) -> HTMLResponse:
 @router.get("/docs/oauth2-redirect")
 def swagger_ui_redirect() -> HTMLResponse:
     return get_swagger_ui_oauth2_redirect_html()
-
-
-@router.get("/redoc")
-def redoc(request: Request) -> HTMLResponse:
-    base = _prefix(request)
-    return get_redoc_html(
-        openapi_url=f"{base}{request.app.openapi_url}",
-        title=f"{request.app.title} - API",
-        redoc_js_url=f"{base}{ASSETS_PATH}/redoc.standalone.js",
-        redoc_favicon_url=f"{base}{ASSETS_PATH}/favicon.png",
-        with_google_fonts=False,
-    )
 
 
 @router.get(ASSETS_PATH + "/{name}")

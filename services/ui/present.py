@@ -186,7 +186,7 @@ def history_rows(turns: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
                 else "error",
                 "embedding hits": int(info.get("embed_hits") or 0),
                 "embedding misses": int(info.get("embed_misses") or 0),
-                "seconds": round(float(turn.get("elapsed_s") or 0), 2),
+                "seconds": f"{float(turn.get('elapsed_s') or 0):.2f}",
             }
         )
     return rows

@@ -132,7 +132,7 @@ def test_history_rows_carry_each_turns_cache_info() -> None:
     ]
     rows = history_rows(turns)
     assert [r["cache"] for r in rows] == ["no cache hit", "answer cache hit", "error"]
-    assert rows[0]["embedding misses"] == 1 and rows[0]["seconds"] == 1.23
+    assert rows[0]["embedding misses"] == 1 and rows[0]["seconds"] == "1.23"
 
 
 def test_escaped_markdown_shows_a_papers_symbols_as_text() -> None:

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install chromium run test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -20,8 +20,14 @@ $(VENV)/.installed: pyproject.toml
 run: install
 	$(VENV)/bin/rag up
 
-test: install
+test: install chromium
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# without it (and without root to install it) they skip.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+		|| echo "chromium not installed: the browser tests will skip"
 
 test-fast: install
 	$(PY) -m pytest -m "not integration"

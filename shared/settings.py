@@ -376,6 +376,7 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="API bind address (`rag serve`, `rag up`).")
     port: int = Field(default=8000, ge=0, le=65535, description="API port (`rag serve`, `rag up`).")
     workers: int = Field(default=2, ge=0, description="Worker processes `rag up` starts.")
+    ui_port: int = Field(default=8501, ge=0, le=65535, description="Web UI port (`rag up`, `rag ui`).")
     local_workers: int = Field(
         default=1,
         ge=1,

@@ -14,7 +14,16 @@ from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
 from services.api.fastpath import CacheHitFastPath
-from services.api.routes import cache, corpora, health, ingest, keys, search, ui
+from services.api.routes import (
+    cache,
+    corpora,
+    docs_offline,
+    documents,
+    health,
+    ingest,
+    keys,
+    search,
+)
 from shared.auth import check_auth_setup, follow_key_changes
 from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.ingest.staging import Staging
@@ -98,10 +107,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Retrieval-augmented answers over research papers, with citations.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/docs_offline.py
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
     install_http_policy(app, settings.security)
-    for module in (ingest, search, corpora, health, cache, keys, ui):
+    for module in (ingest, search, corpora, health, cache, keys, documents, docs_offline):
         app.include_router(module.router)
+    app.include_router(docs_offline.root_router)
     return app

@@ -49,8 +49,10 @@ def up(
     corpus_root: Annotated[
         Path | None, typer.Option(help="Ingest paths must lie inside [RAG_CORPUS_ROOT].")
     ] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Web UI port [RAG_UI_PORT].")] = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Do not start the web UI.")] = False,
 ) -> None:
-    """Start everything on embedded defaults: Redis, the store, the API and workers."""
+    """Start everything on embedded defaults: Redis, the store, the API, workers and the UI."""
     from services.cli.up import run_up
     from shared.settings import Settings, warn_unknown_settings
 
@@ -63,7 +65,23 @@ def up(
         data_dir=data_dir or settings.data_dir,
         workers=settings.workers if workers is None else workers,
         corpus_root=corpus_root or settings.corpus_root,
+        ui_port=None if no_ui else (settings.ui_port if ui_port is None else ui_port),
     ))
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port [RAG_UI_PORT].")] = None,
+) -> None:
+    """Run the web UI (Streamlit) against the API at RAG_API_URL."""
+    import subprocess
+
+    from services.ui.launch import ui_command
+    from shared.settings import ClientSettings, Settings
+
+    command = ui_command(ClientSettings().api_url, port or Settings().ui_port, host=host)
+    raise typer.Exit(subprocess.call(command))
 
 
 @app.command()

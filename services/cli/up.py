@@ -96,7 +96,16 @@ def announce_auth(host: str) -> bool:
     return True
 
 
-def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: Path | None) -> int:
+def run_up(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    workers: int,
+    corpus_root: Path | None,
+    ui_port: int | None = None,
+) -> int:
+    """`ui_port` None: no web UI."""
     if not announce_auth(host):
         return 2
     data_dir = data_dir.resolve()
@@ -131,6 +140,18 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                   log=logs / f"worker{i + 1}.log")
         )
 
+    ui_url = None
+    if ui_port is not None:
+        from services.ui.launch import ui_command
+
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        api_url = f"http://{local}:{port}"
+        children.append(
+            Child("ui", ui_command(api_url, ui_port, host=host), {**env, "RAG_API_URL": api_url},
+                  log=logs / "ui.log")
+        )
+        ui_url = f"http://{local}:{ui_port}"
+
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -147,6 +168,8 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
             f"[green]rag-papers[/] API on http://{host}:{port} ({store}); {workers} worker "
             f"processes; logs in {logs}. Ctrl-C stops everything."
         )
+        if ui_url:
+            console.print(f"[green]web UI[/] on {ui_url}")
         while not stopping:
             now = time.monotonic()
             for child in children:

@@ -5,30 +5,55 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio as aioredis
 from celery import Celery
 
 from shared.cache import ResultCache
+from shared.cache.tiers import ENTRY_SCRIPT, LOOKUP_SCRIPT
 from shared.ingest.staging import Staging
 from shared.resources import Resources
 from shared.search.answerer import Answerer
 from shared.search.retriever import Retriever
+from shared.settings import Settings
 from shared.tasks.app import CeleryDispatcher
 
 
 class CacheLookup:
-    """A result-tier lookup on the event loop: one round trip to Redis (version, entry and the
-    hit/miss counter in one script). `enabled` is RAG_CACHE_ENABLED."""
+    """A result-tier lookup on the event loop. One round trip when the cache and the broker
+    are one Redis (version, entry and the hit/miss counter in one script); else the version
+    from the broker, then entry and counter from the cache. `enabled` is RAG_CACHE_ENABLED."""
 
-    def __init__(self, script: Any, *, enabled: bool) -> None:
-        self._script = script
+    def __init__(
+        self, cache: aioredis.Redis, *, broker: aioredis.Redis | None, enabled: bool
+    ) -> None:
+        self._cache = cache
+        self._broker = broker
+        self._lookup: Any = cache.register_script(LOOKUP_SCRIPT)
+        self._entry: Any = cache.register_script(ENTRY_SCRIPT)
         self.enabled = enabled
+
+    @classmethod
+    def connect(cls, settings: Settings) -> CacheLookup:
+        cache = aioredis.Redis.from_url(settings.cache_redis_url)
+        apart = settings.cache_redis_url != settings.redis_url
+        broker = aioredis.Redis.from_url(settings.redis_url) if apart else None
+        return cls(cache, broker=broker, enabled=settings.cache.enabled)
+
+    async def aclose(self) -> None:
+        await self._cache.aclose()
+        if self._broker is not None:
+            await self._broker.aclose()
 
     async def __call__(
         self, cache: ResultCache, corpus: str, parts: tuple[Any, ...]
     ) -> tuple[int, bytes | None]:
-        keys, args = cache.lookup_args(corpus, *parts)
-        version, value = await self._script(keys=keys, args=args)
-        return int(version), value
+        if self._broker is None:
+            keys, args = cache.lookup_args(corpus, *parts)
+            version, value = await self._lookup(keys=keys, args=args)
+            return int(version), value
+        version = int(await self._broker.get(cache.version_key(corpus)) or 0)
+        value = await self._entry(keys=cache.entry_keys(corpus, version, *parts))
+        return version, value
 
 
 @dataclass

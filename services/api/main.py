@@ -7,20 +7,20 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
-from services.api.routes import cache, corpora, health, ingest, search, ui
+from services.api.observability import RequestTelemetry, flush_metrics_forever
+from services.api.routes import admin, cache, corpora, health, ingest, metrics, search, ui
 from shared.search.answerer import Answerer
-from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.tasks.app import CeleryDispatcher, make_celery
 from shared.vectors.embedding import threads_for
 from shared.ingest.staging import Staging
 from shared.resources import Resources
 from shared.search.retriever import Retriever
 from shared.settings import Settings, warn_unknown_settings
+from shared.telemetry import metrics as telemetry
 
 log = logging.getLogger(__name__)
 
@@ -58,25 +58,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumer = IndexConsumer(res)
                 consumer.start()
         retriever = Retriever(res)
-        aredis = aioredis.Redis.from_url(settings.redis_url)
+        cache_lookup = CacheLookup.connect(settings)
+        telemetry.configure(res.redis, res.keys)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
             dispatch=CeleryDispatcher(celery),
             retriever=retriever,
             answerer=Answerer(res, retriever),
-            cache_lookup=CacheLookup(
-                aredis.register_script(LOOKUP_SCRIPT), enabled=settings.cache.enabled
-            ),
+            cache_lookup=cache_lookup,
             staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
+        flusher = asyncio.create_task(flush_metrics_forever())
         try:
             yield
         finally:
             watchdog.cancel()
-            await aredis.aclose()
+            flusher.cancel()
+            await cache_lookup.aclose()
             if consumer is not None:
                 consumer.stop()
             res.close()
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    for module in (ingest, search, corpora, health, cache, ui):
+    app.add_middleware(RequestTelemetry)
+    for module in (ingest, search, corpora, health, cache, ui, metrics, admin):
         app.include_router(module.router)
     return app

@@ -78,11 +78,14 @@ def serve(
 
     from services.api.main import create_app
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
+    configure_logging("api", settings.telemetry.log_format)
     uvicorn.run(create_app(settings), host=host or settings.host,
                 port=settings.port if port is None else port, loop="uvloop", http="httptools",
-                log_level="info", access_log=False, timeout_graceful_shutdown=10)
+                log_level="info", access_log=False, timeout_graceful_shutdown=10,
+                log_config=None)
 
 
 @app.command()
@@ -93,8 +96,10 @@ def worker(
     """Run a Celery worker process (RAG_REDIS_URL must point at Redis)."""
     from services.worker.app import run_worker
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
+    configure_logging("worker", settings.telemetry.log_format)
     if name:
         settings = settings.model_copy(update={"worker_name": name})
     run_worker(settings=settings, name=settings.worker_name or "worker", concurrency=concurrency)
@@ -348,9 +353,10 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
         out.print(f"{name}: {n} keys removed")
 
 
-from services.cli import evaluate  # noqa: E402 - registers `rag eval` on the app above
+from services.cli import evaluate, ops  # noqa: E402 - register commands on the app above
 
 evaluate.register(app)
+ops.register(app)
 
 
 def main() -> None:  # pragma: no cover

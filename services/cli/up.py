@@ -7,6 +7,7 @@ that dies is restarted; Ctrl-C or SIGTERM stops everything this started.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -15,9 +16,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rich.console import Console
+from shared.settings import TelemetrySettings
+from shared.telemetry.logging import configure_logging
 
-console = Console(stderr=True)
+log = logging.getLogger("rag.up")
 _RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 
 
@@ -81,6 +83,7 @@ def start_embedded_redis(data_dir: Path) -> object:
 
 
 def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: Path | None) -> int:
+    configure_logging("up", TelemetrySettings().log_format)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -91,7 +94,7 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
     if not env.get("RAG_REDIS_URL"):
         redis_server = start_embedded_redis(data_dir)
         env["RAG_REDIS_URL"] = redis_server.connection_url  # type: ignore[attr-defined]
-        console.print(f"[green]embedded Redis[/] at {env['RAG_REDIS_URL']} (data in {data_dir / 'redis'})")
+        log.info("embedded Redis at %s (data in %s)", env["RAG_REDIS_URL"], data_dir / "redis")
     env["RAG_LOCAL_WORKERS"] = str(max(1, workers))
     cores = os.cpu_count() or 1
     logs = data_dir / "logs"
@@ -125,9 +128,9 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
         for child in children:
             child.start()
         store = env.get("RAG_QDRANT_URL") or f"embedded store in {data_dir / 'store'}"
-        console.print(
-            f"[green]rag-papers[/] API on http://{host}:{port} ({store}); {workers} worker "
-            f"processes; logs in {logs}. Ctrl-C stops everything."
+        log.info(
+            "rag-papers API on http://%s:%d (%s); %d worker processes; logs in %s. "
+            "Ctrl-C stops everything.", host, port, store, workers, logs,
         )
         while not stopping:
             now = time.monotonic()
@@ -139,7 +142,7 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                     if now - child.started_at > 60:
                         child.restarts = 0  # it had been healthy: start again promptly
                     delay = _RESTART_BACKOFF_S[min(child.restarts, len(_RESTART_BACKOFF_S) - 1)]
-                    console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay}s[/]")
+                    log.warning("%s exited (%s); restarting in %ss", child.name, code, delay)
                     child.next_start = now + delay
                 elif now >= child.next_start:
                     child.restarts += 1
@@ -147,10 +150,10 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                     child.start()
             time.sleep(0.5)
     finally:
-        console.print("stopping...")
+        log.info("stopping...")
         for child in reversed(children):
             child.stop()
         if redis_server is not None:
             redis_server.stop()  # type: ignore[attr-defined]
-        console.print("stopped")
+        log.info("stopped")
     return 0

@@ -50,7 +50,8 @@ class Retriever:
         self._res = res
         s = res.settings
         self._cache = ResultCache(
-            res.redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s
+            res.cache_redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s,
+            versions=res.redis,
         )
 
     def fusion(self) -> Fusion:

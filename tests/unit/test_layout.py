@@ -16,11 +16,11 @@ RANKS = {
     "identity": 0.5, "documents": 0.5,
     "chunking": 0.8, "parsing": 0.8,
     # rooms that stand on the ground floor only
-    "vectors": 1, "cache": 1, "state": 1, "generation": 1,
+    "vectors": 1, "cache": 1, "state": 1, "generation": 1, "telemetry": 1,
     # the wiring of one process's clients
     "resources": 2,
     # what the services do with them
-    "ingest": 3, "search": 3,
+    "ingest": 3, "search": 3, "backup": 3,
     # Celery: the app, task bindings, heartbeat, stall watchdog
     "tasks": 4,
 }

@@ -1,4 +1,5 @@
-"""GET /health: Redis, the store, the workers and the queues."""
+"""GET /health (readiness: Redis, the store, the workers and the queues) and GET /health/live
+(liveness: the process answers, whatever its dependencies)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ from services.api.schemas import HealthReport
 from shared.tasks.heartbeat import live_workers
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """Answers while the event loop runs. It checks no dependency on purpose: restarting
+    this process would not fix a Redis outage, which /health (readiness) reports."""
+    return {"status": "ok"}
 
 
 @router.get(

@@ -18,6 +18,7 @@ hit/miss counters, which the cache scripts keep in Redis themselves.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -131,14 +132,15 @@ _DELTAS = _Deltas()
 os.register_at_fork(after_in_child=_DELTAS.reset)
 
 
-def _field(labelvalues: Sequence[str], part: str | None = None) -> str:
+@functools.lru_cache(maxsize=4096)  # few distinct label sets; this runs on every request
+def _field(labelvalues: tuple[str, ...], part: str | None = None) -> str:
     return json.dumps([*labelvalues, *([part] if part else [])], separators=(",", ":"))
 
 
-def _checked(metric: Metric, labelvalues: Sequence[str]) -> list[str]:
+def _checked(metric: Metric, labelvalues: Sequence[str]) -> tuple[str, ...]:
     if len(labelvalues) != len(metric.labels):
         raise ValueError(f"{metric.name} takes labels {metric.labels}, got {tuple(labelvalues)}")
-    return [str(v) for v in labelvalues]
+    return tuple(str(v) for v in labelvalues)
 
 
 def inc(metric: Metric, *labelvalues: str, amount: float = 1.0) -> None:

@@ -19,7 +19,7 @@ from tests.support.api import ingest, unique_corpus
 from tests.support.metrics import scrape, total
 from tests.support.service import LiveService, wait_job
 
-N_FILES = 150
+N_FILES = 60
 
 
 @pytest.fixture(scope="module")

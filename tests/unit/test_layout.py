@@ -15,8 +15,11 @@ RANKS = {
     "settings": 0, "errors": 0, "keys": 0,
     "identity": 0.5, "documents": 0.5,
     "chunking": 0.8, "parsing": 0.8,
+    # metrics and logs: on the ground floor only, and below every room that records them
+    # (generation counts its LLM requests)
+    "telemetry": 0.9,
     # rooms that stand on the ground floor only
-    "vectors": 1, "cache": 1, "state": 1, "generation": 1, "telemetry": 1,
+    "vectors": 1, "cache": 1, "state": 1, "generation": 1,
     # the wiring of one process's clients
     "resources": 2,
     # what the services do with them

@@ -1,4 +1,5 @@
 """What operators watch: Prometheus metrics (metrics.py) and structured logs (logging.py).
 
-A ground-floor room: it imports nothing of shared/ but keys, so every other room may use it.
+It stands on the ground floor only (it imports shared.keys, nothing else of shared/), so every
+room that records a metric or binds a log context may import it.
 """

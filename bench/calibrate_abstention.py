@@ -128,8 +128,8 @@ def chunk_corpus(docs: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]
     """(doc id, chunk text) of every chunk, as the parse stage makes them."""
     from shared.chunking import Chunker
     from shared.documents import Page, ParsedDocument
-    from shared.vectors.embedding import default_model_path
     from shared.settings import ChunkingSettings
+    from shared.vectors.embedding import default_model_path
 
     s = ChunkingSettings()
     chunker = Chunker.from_model_path(
@@ -213,8 +213,8 @@ def main() -> None:
     args = parser.parse_args()
     if not (args.scifact / "corpus.jsonl").exists():
         raise SystemExit(f"SciFact not found under {args.scifact}: clone ../shared beside the repo")
-    from shared.vectors.embedding import Embedder
     from shared.generation.grounding import support
+    from shared.vectors.embedding import Embedder
 
     started = time.monotonic()
     data = load(args.scifact, n_queries=args.queries, n_docs=args.docs, seed=args.seed)

@@ -100,3 +100,7 @@ class Keys:
 
     def worker_pattern(self) -> str:
         return f"{self.prefix}:worker:*"
+
+    # metrics: one hash per metric, summed over every process (shared/telemetry/metrics.py)
+    def metric(self, name: str) -> str:
+        return f"{self.prefix}:metrics:{name}"

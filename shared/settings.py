@@ -17,7 +17,6 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-
 log = logging.getLogger(__name__)
 
 
@@ -157,6 +156,11 @@ class Bm25Settings(BaseSettings):
 class CacheSettings(BaseSettings):
     model_config = _section("RAG_CACHE_")
     enabled: bool = Field(default=True, description="Serve /search and /ask from the cache.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis of the three cache tiers (run it with an LRU policy and no "
+        "persistence). Unset: the broker, RAG_REDIS_URL.",
+    )
     embedding_ttl_s: int = Field(default=30 * 86400, ge=1, description="Embedding tier TTL.")
     retrieval_ttl_s: int = Field(default=86400, ge=1, description="Retrieval tier TTL.")
     answer_ttl_s: int = Field(default=86400, ge=1, description="Answer tier TTL.")
@@ -353,6 +357,19 @@ class GenerationSettings(BaseSettings):
         return self
 
 
+class TelemetrySettings(BaseSettings):
+    model_config = _section("RAG_")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="Log lines as 'json' (one object a line) or 'text' (for a terminal). "
+        "Unset: text when stderr is a terminal, else json.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics requires 'Authorization: Bearer <token>'.",
+    )
+
+
 class ClientSettings(BaseSettings):
     """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
 
@@ -405,6 +422,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     security: AuthSettings = Field(default_factory=AuthSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @property
     def embedded_store(self) -> bool:
@@ -431,6 +449,11 @@ class Settings(BaseSettings):
                 "or point RAG_REDIS_URL at a Redis server"
             )
         return self.redis.url
+
+    @property
+    def cache_redis_url(self) -> str:
+        """The cache tiers' Redis: RAG_CACHE_REDIS_URL, else the broker."""
+        return self.cache.redis_url or self.redis_url
 
 
 def setting_names() -> set[str]:

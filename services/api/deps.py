@@ -49,7 +49,7 @@ async def get_staging(request: Request) -> Staging:
 
 async def get_cache_stats(request: Request) -> CacheStats:
     res = _ctx(request).resources
-    return CacheStats(res.redis, res.keys)
+    return CacheStats(res.cache_redis, res.keys)
 
 
 async def get_dispatcher(request: Request) -> CeleryDispatcher:

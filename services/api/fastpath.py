@@ -65,6 +65,7 @@ class CacheHitFastPath:
         try:
             await ctx.guard.rate_limit(principal)
         except RagError as exc:
+            scope["route"] = _Served(path)
             await _send_error(send, exc)
             return
         state[PRINCIPAL] = principal
@@ -80,10 +81,18 @@ class CacheHitFastPath:
             parts = ctx.answerer.cache_parts(question=request["question"], top_k=request["top_k"])
         version, raw = await ctx.cache_lookup(cache, request["corpus"], parts)
         if raw is None:
-            state[LOOKUP] = (cache.lookup_args(request["corpus"], *parts), version)
+            state[LOOKUP] = ((request["corpus"], parts), version)
             await self.app(scope, replay, send)
             return
+        scope["route"] = _Served(path)  # the route template request metrics are labelled with
         await _send_json(send, 200, hit_body(raw, tier=tier, version=version))
+
+
+class _Served:
+    """Stands for the route a request answered here would have reached."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
 
 
 def _parse(path: str, body: bytes) -> dict[str, Any] | None:

@@ -14,7 +14,9 @@ from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
 from services.api.fastpath import CacheHitFastPath
+from services.api.observability import RequestTelemetry, flush_metrics_forever
 from services.api.routes import (
+    admin,
     cache,
     corpora,
     docs_offline,
@@ -22,16 +24,17 @@ from services.api.routes import (
     health,
     ingest,
     keys,
+    metrics,
     search,
 )
 from shared.auth import check_auth_setup, follow_key_changes
-from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.ingest.staging import Staging
 from shared.resources import Resources
 from shared.search.answerer import Answerer
 from shared.search.retriever import Retriever
 from shared.settings import Settings, warn_unknown_settings
 from shared.tasks.app import CeleryDispatcher, make_celery
+from shared.telemetry import metrics as telemetry
 from shared.vectors.embedding import threads_for
 
 log = logging.getLogger(__name__)
@@ -76,15 +79,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retriever = Retriever(res)
         aredis = aioredis.Redis.from_url(settings.redis_url)
         guard, key_store = build_guard(res, aredis, enabled=auth.enabled)
+        cache_lookup = CacheLookup.connect(settings)
+        telemetry.configure(res.redis, res.keys)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
             dispatch=CeleryDispatcher(celery),
             retriever=retriever,
             answerer=Answerer(res, retriever),
-            cache_lookup=CacheLookup(
-                aredis.register_script(LOOKUP_SCRIPT), enabled=settings.cache.enabled
-            ),
+            cache_lookup=cache_lookup,
             staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
             guard=guard,
@@ -92,12 +95,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
         key_watch = asyncio.create_task(follow_key_changes(guard.ring, key_store, aredis, res.keys))
+        flusher = asyncio.create_task(flush_metrics_forever())
         try:
             yield
         finally:
             watchdog.cancel()
             key_watch.cancel()
+            flusher.cancel()
             await aredis.aclose()
+            await cache_lookup.aclose()
             if consumer is not None:
                 consumer.stop()
             res.close()
@@ -113,7 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
     install_http_policy(app, settings.security)
-    for module in (ingest, search, corpora, health, cache, keys, documents, docs_offline):
+    app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
+    for module in (
+        ingest, search, corpora, health, cache, keys, documents, docs_offline, metrics, admin
+    ):
         app.include_router(module.router)
     app.include_router(docs_offline.root_router)
     return app

@@ -35,12 +35,27 @@ class ApiClient:
                 "`rag up`, or set RAG_API_URL)"
             ) from None
         if resp.status_code >= 400:
-            try:
-                body = resp.json()
-                raise ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
-            except (ValueError, AttributeError):
-                raise ApiError(resp.status_code, "error", resp.text) from None
+            raise _error(resp)
         return resp.json()
+
+    def download(self, method: str, path: str, dest: Path) -> Path:
+        """Stream a response body into `dest`, which appears whole or not at all."""
+        part = dest.with_name(dest.name + ".part")
+        try:
+            with self._http.stream(method, path, timeout=httpx.Timeout(60, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _error(resp)
+                with part.open("wb") as out:
+                    for block in resp.iter_bytes(1 << 20):
+                        out.write(block)
+        except BaseException as exc:
+            part.unlink(missing_ok=True)
+            if isinstance(exc, httpx.ConnectError):
+                raise ApiError(0, "unreachable", f"no rag-papers API at {self.base_url}") from None
+            raise
+        part.replace(dest)
+        return dest
 
     def start_ingest(self, path: str, *, corpus: str, sync: bool, passwords: list[str]) -> str:
         body = {"path": path, "corpus": corpus, "sync": sync, "passwords": passwords}
@@ -137,6 +152,14 @@ def client_from_env(*, timeout: float = 60.0) -> ApiClient:
     settings = ClientSettings()
     key = settings.api_key.get_secret_value() if settings.api_key else None
     return ApiClient(settings.api_url, timeout=timeout, api_key=key)
+
+
+def _error(resp: httpx.Response) -> ApiError:
+    try:
+        body = resp.json()
+        return ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
+    except (ValueError, AttributeError):
+        return ApiError(resp.status_code, "error", resp.text)
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:

@@ -95,8 +95,10 @@ def serve(
     from services.api.main import create_app
     from shared.auth import AuthSetupError, decide_auth
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
+    configure_logging("api", settings.telemetry.log_format)
     settings = settings.model_copy(update={"host": host or settings.host})  # auth auto reads it
     try:
         app_ = create_app(settings)
@@ -106,7 +108,8 @@ def serve(
     err.print(escape(decide_auth(settings.security, settings.host).describe()), soft_wrap=True)
     uvicorn.run(app_, host=settings.host,
                 port=settings.port if port is None else port, loop="uvloop", http="httptools",
-                log_level="info", access_log=False, timeout_graceful_shutdown=10)
+                log_level="info", access_log=False, timeout_graceful_shutdown=10,
+                log_config=None)
 
 
 @app.command()
@@ -117,8 +120,10 @@ def worker(
     """Run a Celery worker process (RAG_REDIS_URL must point at Redis)."""
     from services.worker.app import run_worker
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
+    configure_logging("worker", settings.telemetry.log_format)
     if name:
         settings = settings.model_copy(update={"worker_name": name})
     run_worker(settings=settings, name=settings.worker_name or "worker", concurrency=concurrency)
@@ -372,11 +377,12 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
         out.print(f"{name}: {n} keys removed")
 
 
-from services.cli import evaluate  # noqa: E402 - registers `rag eval` on the app above
+from services.cli import evaluate, ops  # noqa: E402 - register commands on the app above
 from services.cli import keys as keys_cli  # noqa: E402 - registers `rag keys` on the app above
 
 evaluate.register(app)
 keys_cli.register(app)
+ops.register(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -7,6 +7,7 @@ that dies is restarted; Ctrl-C or SIGTERM stops everything this started.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -18,7 +19,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-console = Console(stderr=True)
+from shared.settings import TelemetrySettings
+from shared.telemetry.logging import configure_logging
+
+log = logging.getLogger("rag.up")
+console = Console(stderr=True)  # what `rag up` says to the person who started it
 _RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 
 
@@ -108,6 +113,7 @@ def run_up(
     """`ui_port` None: no web UI."""
     if not announce_auth(host):
         return 2
+    configure_logging("up", TelemetrySettings().log_format)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -118,7 +124,7 @@ def run_up(
     if not env.get("RAG_REDIS_URL"):
         redis_server = start_embedded_redis(data_dir)
         env["RAG_REDIS_URL"] = redis_server.connection_url  # type: ignore[attr-defined]
-        console.print(f"[green]embedded Redis[/] at {env['RAG_REDIS_URL']} (data in {data_dir / 'redis'})")
+        log.info("embedded Redis at %s (data in %s)", env["RAG_REDIS_URL"], data_dir / "redis")
     env["RAG_LOCAL_WORKERS"] = str(max(1, workers))
     cores = os.cpu_count() or 1
     logs = data_dir / "logs"
@@ -164,12 +170,12 @@ def run_up(
         for child in children:
             child.start()
         store = env.get("RAG_QDRANT_URL") or f"embedded store in {data_dir / 'store'}"
-        console.print(
-            f"[green]rag-papers[/] API on http://{host}:{port} ({store}); {workers} worker "
-            f"processes; logs in {logs}. Ctrl-C stops everything."
+        log.info(
+            "rag-papers API on http://%s:%d (%s); %d worker processes; logs in %s. "
+            "Ctrl-C stops everything.", host, port, store, workers, logs,
         )
         if ui_url:
-            console.print(f"[green]web UI[/] on {ui_url}")
+            log.info("web UI on %s", ui_url)
         while not stopping:
             now = time.monotonic()
             for child in children:
@@ -180,7 +186,7 @@ def run_up(
                     if now - child.started_at > 60:
                         child.restarts = 0  # it had been healthy: start again promptly
                     delay = _RESTART_BACKOFF_S[min(child.restarts, len(_RESTART_BACKOFF_S) - 1)]
-                    console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay}s[/]")
+                    log.warning("%s exited (%s); restarting in %ss", child.name, code, delay)
                     child.next_start = now + delay
                 elif now >= child.next_start:
                     child.restarts += 1
@@ -188,10 +194,10 @@ def run_up(
                     child.start()
             time.sleep(0.5)
     finally:
-        console.print("stopping...")
+        log.info("stopping...")
         for child in reversed(children):
             child.stop()
         if redis_server is not None:
             redis_server.stop()  # type: ignore[attr-defined]
-        console.print("stopped")
+        log.info("stopped")
     return 0

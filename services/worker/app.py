@@ -10,14 +10,17 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
 
-from shared.tasks.app import make_celery
-from shared.vectors.embedding import threads_for
-from shared.tasks.heartbeat import Heartbeat
-from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
 from shared.resources import Resources
 from shared.settings import Settings, warn_unknown_settings
+from shared.tasks.app import make_celery
+from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
+from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.instrument import instrument_tasks
+from shared.telemetry import metrics
+from shared.telemetry.logging import configure_logging, resolve_format
+from shared.vectors.embedding import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         threads = threads_for(settings.local_workers, settings.embedding.threads)
         res = Resources(settings, torch_threads=threads)
         res.embedder.encode(["warm up"])  # load the model now, not in the first task
+        metrics.configure(res.redis, res.keys)
         name = settings.worker_name or f"worker-{os.getpid()}"
         state["heartbeat"] = Heartbeat(
             res.redis, res.keys, name=f"{name}:{os.getpid()}", queues=worker_queues(settings)
@@ -52,12 +56,19 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     @worker_process_shutdown.connect(weak=False)
     def _shutdown_process(**_: object) -> None:
+        metrics.flush()
         hb = state.get("heartbeat")
         if isinstance(hb, Heartbeat):
             hb.stop()
         res = state.get("resources")
         if isinstance(res, Resources):
             res.close()
+
+    instrument_tasks()
+
+    @setup_logging.connect(weak=False)
+    def _our_logging(**_: object) -> None:  # answering this stops Celery configuring its own
+        configure_logging("worker", settings.telemetry.log_format)
 
     register_ingest_tasks(app, resources, parse_time_limit_s=settings.limits.parse_timeout_s + 60)
     if not settings.embedded_store:
@@ -67,8 +78,10 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 def run_worker(*, settings: Settings, name: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
     app = create_app(settings)
+    quiet = ["--quiet"] if resolve_format(settings.telemetry.log_format) == "json" else []
     app.worker_main(
         [
+            *quiet,  # no banner among JSON lines
             "worker",
             f"--hostname={name}@%h",
             f"--queues={','.join(worker_queues(settings))}",

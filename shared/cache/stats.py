@@ -25,6 +25,16 @@ class CacheStats:
                 pipe.hincrby(self._k.cache_stats(tier), "misses", misses)
             pipe.execute()
 
+    def counters(self) -> dict[str, dict[str, int]]:
+        """Hits and misses of each tier, without scanning keys (for /metrics)."""
+        pipe = self._r.pipeline(transaction=False)
+        for tier in TIERS:
+            pipe.hmget(self._k.cache_stats(tier), "hits", "misses")
+        return {
+            tier: {"hits": int(hits or 0), "misses": int(misses or 0)}
+            for tier, (hits, misses) in zip(TIERS, pipe.execute(), strict=True)
+        }
+
     def tier(self, tier: str) -> dict[str, Any]:
         keys = 0
         size = 0

@@ -7,7 +7,6 @@ import logging
 import math
 from pathlib import Path
 
-from shared.state.catalog import DocumentEntry
 from shared.documents import ParsedDocument
 from shared.identity import file_hash, point_id, text_hash
 from shared.ingest.payloads import (
@@ -22,9 +21,11 @@ from shared.ingest.payloads import (
     ParseMsg,
     ScanMsg,
 )
-from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
 from shared.ingest.sources import list_files, source_name, source_scope
+from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
 from shared.resources import Resources
+from shared.state.catalog import DocumentEntry
+from shared.telemetry.metrics import record_embedded_chunks
 from shared.vectors.store import ChunkPoint
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,8 @@ def _file_done(
         msg.file_no,
         {"file": file_label, "outcome": outcome, "reason": reason, "chunks": chunks},
     )
+    if new:
+        log.info("%s %s%s", file_label, outcome, f": {reason}" if reason else f" ({chunks} chunks)")
     if new and isinstance(msg, ParseMsg) and jobs.mark_parsed(msg.job_id, msg.file_no):
         jobs.add(msg.job_id, files_parsed=1)
     if new:
@@ -255,6 +258,7 @@ def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -
             )
             jobs.count_worker_batch(job_id, worker)
             jobs.publish(job_id)
+            record_embedded_chunks(computed=outcome.computed, cached=outcome.cached)
     n_batches = staging.n_batches(job_id, msg.file_no)
     if n_batches is None:
         return  # already indexed (a redelivered batch)

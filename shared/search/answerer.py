@@ -33,7 +33,8 @@ class Answerer:
         self._res = res
         self._retriever = retriever
         self._cache = ResultCache(
-            res.redis, res.keys, tier="answers", ttl_s=res.settings.cache.answer_ttl_s
+            res.cache_redis, res.keys, tier="answers", ttl_s=res.settings.cache.answer_ttl_s,
+            versions=res.redis,
         )
 
     @property

@@ -11,8 +11,8 @@ import numpy as np
 
 from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
-from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.resources import Resources
+from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.vectors.store import StoredHit
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -51,7 +51,8 @@ class Retriever:
         self._res = res
         s = res.settings
         self._cache = ResultCache(
-            res.redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s
+            res.cache_redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s,
+            versions=res.redis,
         )
 
     def fusion(self) -> Fusion:

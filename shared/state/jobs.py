@@ -8,6 +8,7 @@ rebuilt from Redis on every read, so an API restart loses nothing.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ import redis
 
 from shared.errors import NotFoundError
 from shared.keys import Keys
+
+log = logging.getLogger(__name__)
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 # A parsed file weighs as much as this many embedded chunks in the progress estimate.
@@ -97,6 +100,7 @@ class JobStore:
             pipe.set(self._k.job_secrets(job_id), json.dumps(passwords), ex=86400)
         pipe.execute()
         self.publish(job_id)
+        log.info("job %s queued: corpus %s, %s", job_id, corpus, path)
         return job_id
 
     def raw(self, job_id: str) -> dict[str, str]:
@@ -188,6 +192,20 @@ class JobStore:
                     break
         return out
 
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (expired ones not counted), for /metrics."""
+        counts = dict.fromkeys(("queued", "running", *sorted(TERMINAL_STATES)), 0)
+        ids = self._r.zrange(self._k.jobs_index(), 0, -1)
+        if not ids:
+            return counts
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._k.job(job_id.decode()), "state")
+        for state in pipe.execute():
+            if state is not None:
+                counts[state.decode()] = counts.get(state.decode(), 0) + 1
+        return counts
+
     # ---- updates ---------------------------------------------------------------------------
 
     def update(self, job_id: str, **fields: Any) -> None:
@@ -262,6 +280,7 @@ class JobStore:
         )
         if state == "succeeded":
             self._raise_progress(keys=[key], args=[1.0])
+        log.info("job %s %s: %s", job_id, state, message)
         self.publish(job_id, event=state)
         self._expire(job_id)
 

@@ -18,10 +18,13 @@ TTL_S = 20
 
 
 class Heartbeat:
-    def __init__(self, client: redis.Redis, keys: Keys, *, name: str, queues: list[str]) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, *, name: str, queues: list[str], role: str = "worker"
+    ) -> None:
         self._r = client
         self._key = keys.worker_heartbeat(name)
-        self._info = {"name": name, "queues": queues, "pid": os.getpid(), "host": socket.gethostname()}
+        self._info = {"name": name, "queues": queues, "pid": os.getpid(),
+                      "host": socket.gethostname(), "role": role}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 import time
 
+from shared.resources import Resources
 from shared.tasks.app import ALL_QUEUES, queue_depths
 from shared.tasks.heartbeat import live_workers
-from shared.resources import Resources
 
 log = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.data import PAPERS, require
 from tests.support.api import corpus_summary, ingest, search, unique_corpus
+from tests.support.data import PAPERS, require
 from tests.support.service import wait_job
 
 EXPECTED_FAILURES = {

@@ -29,8 +29,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from shared.tasks.app import ALL_QUEUES
 from shared.settings import Settings
+from shared.tasks.app import ALL_QUEUES
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "deploy" / "k8s"

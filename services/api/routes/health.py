@@ -1,6 +1,6 @@
-"""GET /health: Redis, the store, the workers and the queues.
-
-Open to probes without a key; with auth on, only an admin key sees more than the status."""
+"""GET /health (readiness: Redis, the store, the workers and the queues) and GET /health/live
+(liveness: the process answers, whatever its dependencies). Open to probes without a key; with
+auth on, only an admin key sees more than the status."""
 
 from __future__ import annotations
 
@@ -14,6 +14,13 @@ from services.api.schemas import HealthReport
 from shared.tasks.heartbeat import live_workers
 
 router = APIRouter(tags=["health"])
+
+
+@router.get("/health/live")
+async def live() -> dict[str, str]:
+    """Answers while the event loop runs. It checks no dependency on purpose: restarting
+    this process would not fix a Redis outage, which /health (readiness) reports."""
+    return {"status": "ok"}
 
 
 @router.get(

@@ -133,6 +133,7 @@ class EdgeStore:
         self._dense_params = qe.SearchParams(hnsw_ef=hnsw_ef)
         # Bumped by every change to a corpus, so `optimize` can tell whether its copy is stale.
         self._changes: dict[str, int] = {}
+        self._optimizing: set[str] = set()
 
     # -- shards ---------------------------------------------------------------------------
 
@@ -331,9 +332,21 @@ class EdgeStore:
         replaces the shard, again under the exclusive lock. If the corpus changed meanwhile
         the copy is stale: it is dropped and False returned, so call again after the next
         commit. The owning process keeps serving throughout (an in-process
-        `EdgeShard.optimize` would hold the GIL for the whole build).
+        `EdgeShard.optimize` would hold the GIL for the whole build). A call while another
+        is optimising the same corpus returns False at once.
         """
         directory = self._dir(corpus)
+        with self._open_lock:
+            if corpus in self._optimizing:
+                return False
+            self._optimizing.add(corpus)
+        try:
+            return self._optimize(corpus, directory)
+        finally:
+            with self._open_lock:
+                self._optimizing.discard(corpus)
+
+    def _optimize(self, corpus: str, directory: Path) -> bool:
         work = self._path / f".optimize-{corpus}-{uuid.uuid4().hex[:8]}"
         started = time.perf_counter()
         try:

@@ -80,6 +80,9 @@ class OnnxEmbedder:
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Memory patterns are planned per input shape, and every batch has its own width:
+        # without them RSS stays ~130 MB lower at the same speed.
+        options.enable_mem_pattern = False
         # Idle pool threads would otherwise spin between runs, taking CPU from the other
         # processes on the same cores (workers embed while the API answers queries).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -45,6 +45,24 @@ class QdrantSettings(BaseSettings):
         description="Embedded engine: 'edge' (qdrant-edge, Rust) or 'client' "
         "(qdrant-client local mode, pure Python and slow).",
     )
+    hnsw_m: int = Field(
+        default=16,
+        ge=4,
+        le=128,
+        description="Embedded (edge) store: HNSW links per point, used when `optimize` builds "
+        "the index. More links: better recall, more memory and build time.",
+    )
+    hnsw_ef_construct: int = Field(
+        default=100,
+        ge=4,
+        description="Embedded (edge) store: candidates considered while building the HNSW index.",
+    )
+    hnsw_ef: int = Field(
+        default=128,
+        ge=1,
+        description="Embedded (edge) store: candidates an HNSW dense search explores (at least "
+        "the limit asked for). Recall@10 against exact search: bench/hnsw_recall.py.",
+    )
 
     @field_validator("local_engine")
     @classmethod
@@ -62,8 +80,25 @@ class EmbeddingSettings(BaseSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=1024, description="Chunks per embed task.")
     threads: int = Field(
-        default=0, ge=0, description="torch threads per process; 0 = cores / local processes."
+        default=0,
+        ge=0,
+        description="Embedding threads per process (torch or ONNX Runtime); 0 = cores / local "
+        "processes.",
     )
+    backend: str = Field(
+        default="onnx",
+        description="'onnx' (ONNX Runtime, exported once from the model's weights to "
+        "RAG_DATA_DIR/models; no torch at run time) or 'torch' (sentence-transformers). Same "
+        "vectors (cosine >= 0.999), same model id, so caches and stored vectors carry over; "
+        "ONNX is faster on CPU (bench/embed_backends.py).",
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if v not in {"onnx", "torch"}:
+            raise ValueError("RAG_EMBED_BACKEND must be 'onnx' or 'torch'")
+        return v
 
 
 class ChunkingSettings(BaseSettings):

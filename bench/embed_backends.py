@@ -65,9 +65,9 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 def scifact_chunk_texts() -> list[str]:
     """Every chunk text of SciFact's corpus.jsonl, as the parse stage cuts it (default settings)."""
     from shared.chunking import Chunker
-    from shared.embedding import default_model_path
     from shared.parsing import iter_jsonl
     from shared.settings import ChunkingSettings
+    from shared.vectors.embedding import default_model_path
 
     chunking = ChunkingSettings()
     corpus = SCIFACT_DIR / "corpus.jsonl"
@@ -93,7 +93,7 @@ def open_backend(name: str, *, threads: int) -> Any:
         from shared.vectors.onnx_embedder import OnnxEmbedder
 
         return OnnxEmbedder(cache_dir=CACHE_DIR / "models", threads=threads, batch_size=BATCH)
-    from shared.embedding import Embedder
+    from shared.vectors.embedding import Embedder
 
     return Embedder(threads=threads, batch_size=BATCH)
 
@@ -109,7 +109,7 @@ def chunk_vectors(
     backend: str, texts: Sequence[str], *, threads: int, embedder: Any = None
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """`texts` embedded by `backend` in batches of 32, cached as .npy with a timing sidecar."""
-    from shared.embedding import default_model_path, model_identity
+    from shared.vectors.embedding import default_model_path, model_identity
 
     stem = CACHE_DIR / f"vectors-{backend}-{_digest(texts, model_identity(default_model_path()))}"
     npy, meta = stem.with_suffix(".npy"), stem.with_suffix(".json")
@@ -189,7 +189,7 @@ if sys.argv[2] == "onnx":
     from shared.vectors.onnx_embedder import OnnxEmbedder
     e = OnnxEmbedder(cache_dir=Path(sys.argv[3]), threads=int(sys.argv[4]))
 else:
-    from shared.embedding import Embedder
+    from shared.vectors.embedding import Embedder
     e = Embedder(threads=int(sys.argv[4]))
 e.encode(["warm up"])
 load_s = time.perf_counter() - t0
@@ -235,8 +235,8 @@ def parity_sample(n_chunks: int) -> np.ndarray:
 
 
 def run(*, quick: bool = False, parity_mode: str | None = None) -> dict[str, Any]:
-    from shared.embedding import threads_for
     from shared.settings import EmbeddingSettings
+    from shared.vectors.embedding import threads_for
 
     parity_mode = parity_mode or ("sample" if quick else "all")
     threads = threads_for(1, EmbeddingSettings().threads)

@@ -52,10 +52,10 @@ from bench.common import (
     write_result,
 )
 from bench.embed_backends import chunk_vectors, scifact_chunk_texts
-from shared.bm25 import Bm25Encoder
 from shared.settings import Bm25Settings, QdrantSettings, RetrievalSettings
-from shared.store.base import ChunkPoint, SparseVector
-from shared.store.edge import EdgeStore
+from shared.vectors.bm25 import Bm25Encoder
+from shared.vectors.store.base import ChunkPoint, SparseVector
+from shared.vectors.store.edge import EdgeStore
 
 NAME = "hnsw_recall"
 CORPUS = "bench"
@@ -178,7 +178,7 @@ def optimize_watched(store: EdgeStore) -> dict[str, Any]:
     phases: list[str] = []
     handler = logging.Handler()
     handler.emit = lambda record: phases.append(record.getMessage())  # type: ignore[method-assign]
-    edge_log = logging.getLogger("shared.store.edge")
+    edge_log = logging.getLogger("shared.vectors.store.edge")
     edge_log.addHandler(handler)
     edge_log.setLevel(logging.INFO)
     try:
@@ -206,8 +206,8 @@ import qdrant_edge
 from pathlib import Path
 if sys.argv[2] == "baseline":
     print(json.dumps(rss())); sys.exit()
-from shared.store.edge import EdgeStore
-from shared.store.base import SparseVector
+from shared.vectors.store.edge import EdgeStore
+from shared.vectors.store.base import SparseVector
 store = EdgeStore(Path(sys.argv[2]))
 queries = np.load(sys.argv[3])
 for q in queries:

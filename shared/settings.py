@@ -45,6 +45,13 @@ class QdrantSettings(BaseSettings):
         description="Embedded engine: 'edge' (qdrant-edge, Rust) or 'client' "
         "(qdrant-client local mode, pure Python and slow).",
     )
+    optimize_min_chunks: int = Field(
+        default=5000,
+        ge=0,
+        description="Embedded store: after an ingestion job, build the HNSW index of a corpus "
+        "that holds at least this many chunks (in a child process; queries keep being served). "
+        "Smaller corpora stay a brute-force scan, which is as fast there.",
+    )
     hnsw_m: int = Field(
         default=16,
         ge=4,
@@ -91,6 +98,12 @@ class EmbeddingSettings(BaseSettings):
         "RAG_DATA_DIR/models; no torch at run time) or 'torch' (sentence-transformers). Same "
         "vectors (cosine >= 0.999), same model id, so caches and stored vectors carry over; "
         "ONNX is faster on CPU (bench/embed_backends.py).",
+    )
+
+    onnx_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the ONNX export of the model is kept (one file per model identity, "
+        "written once, atomically). Unset: RAG_DATA_DIR/models.",
     )
 
     @field_validator("backend")

@@ -57,7 +57,7 @@ class OnnxEmbedder:
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        from shared.embedding import default_model_path, model_identity
+        from shared.vectors.embedding import default_model_path, model_identity
 
         self.model_path = model_path or default_model_path()
         self.model_id = model_identity(self.model_path)

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from shared.chunking import Chunker
-from shared.embedding import Embedder, default_model_path
 from shared.parsing import iter_jsonl
 from shared.settings import ChunkingSettings
+from shared.vectors.embedding import Embedder, default_model_path
 from shared.vectors.onnx_embedder import OnnxEmbedder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

@@ -12,7 +12,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from shared.embedding import default_model_path, model_identity
+from shared.vectors.embedding import default_model_path, model_identity
 from shared.vectors.onnx_embedder import OnnxEmbedder, _pooling_mode, onnx_model_file
 
 TEXTS = [

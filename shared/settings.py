@@ -306,6 +306,14 @@ class GenerationSettings(BaseSettings):
     llm_temperature: float = Field(
         default=0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically."
     )
+    llm_gguf: str | None = Field(
+        default=None,
+        description="A .gguf model (or 'smollm2', the packaged SmolLM2) that `rag up` serves "
+        "with llama.cpp on loopback and points the openai generator at; as `rag up --llm`.",
+    )
+    llm_threads: int = Field(
+        default=1, ge=1, le=256, description="CPU threads of the llama.cpp server `rag up` starts."
+    )
     abstain_min_score: float = Field(
         default=0.30,
         ge=-1,
@@ -351,6 +359,22 @@ class GenerationSettings(BaseSettings):
                 "RAG_LLM_FIRST_TOKEN_TIMEOUT_S must not exceed RAG_LLM_TOTAL_TIMEOUT_S"
             )
         return self
+
+
+class ChatSettings(BaseSettings):
+    """Conversations of POST /chat, kept in Redis."""
+
+    model_config = _section("RAG_CHAT_")
+    ttl_s: int = Field(
+        default=86400, ge=60, description="A chat session expires this long after its last turn."
+    )
+    max_messages: int = Field(
+        default=100,
+        ge=2,
+        le=10000,
+        description="Messages kept per session (user and assistant each count); older ones "
+        "are dropped.",
+    )
 
 
 class ClientSettings(BaseSettings):
@@ -404,6 +428,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
     security: AuthSettings = Field(default_factory=AuthSettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @property
     def embedded_store(self) -> bool:

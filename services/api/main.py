@@ -14,7 +14,7 @@ from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
 from services.api.fastpath import CacheHitFastPath
-from services.api.routes import cache, corpora, health, ingest, keys, search, ui
+from services.api.routes import cache, chat, corpora, health, ingest, keys, search, ui
 from shared.auth import check_auth_setup, follow_key_changes
 from shared.cache.tiers import LOOKUP_SCRIPT
 from shared.ingest.staging import Staging
@@ -102,6 +102,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
     install_http_policy(app, settings.security)
-    for module in (ingest, search, corpora, health, cache, keys, ui):
+    for module in (ingest, search, chat, corpora, health, cache, keys, ui):
         app.include_router(module.router)
     return app

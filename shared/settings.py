@@ -358,6 +358,14 @@ class GenerationSettings(BaseSettings):
     llm_temperature: float = Field(
         default=0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically."
     )
+    llm_gguf: str | None = Field(
+        default=None,
+        description="A .gguf model (or 'smollm2', the packaged SmolLM2) that `rag up` serves "
+        "with llama.cpp on loopback and points the openai generator at; as `rag up --llm`.",
+    )
+    llm_threads: int = Field(
+        default=1, ge=1, le=256, description="CPU threads of the llama.cpp server `rag up` starts."
+    )
     abstain_min_score: float = Field(
         default=0.30,
         ge=-1,
@@ -418,6 +426,22 @@ class TelemetrySettings(BaseSettings):
     )
 
 
+class ChatSettings(BaseSettings):
+    """Conversations of POST /chat, kept in Redis."""
+
+    model_config = _section("RAG_CHAT_")
+    ttl_s: int = Field(
+        default=86400, ge=60, description="A chat session expires this long after its last turn."
+    )
+    max_messages: int = Field(
+        default=100,
+        ge=2,
+        le=10000,
+        description="Messages kept per session (user and assistant each count); older ones "
+        "are dropped.",
+    )
+
+
 class ClientSettings(BaseSettings):
     """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
 
@@ -471,6 +495,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     security: AuthSettings = Field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @property
     def embedded_store(self) -> bool:

@@ -36,7 +36,11 @@ class Resources:
         self.keys = Keys(settings.key_prefix)
         self.redis = connect_redis(settings.redis_url)
         self.jobs = JobStore(
-            self.redis, self.keys, retention_s=settings.jobs.retention_days * 86400
+            self.redis,
+            self.keys,
+            retention_s=settings.jobs.retention_days * 86400,
+            redelivery_s=settings.jobs.redelivery_s,
+            restore_interval_s=settings.jobs.restore_interval_s,
         )
         self.catalog = Catalog(self.redis, self.keys)
         self._torch_threads = torch_threads

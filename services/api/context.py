@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Celery
 
+from services.api.admission import QueryGate
 from shared.cache import ResultCache
 from shared.ingest.staging import Staging
 from shared.resources import Resources
@@ -41,3 +42,5 @@ class ApiContext:
     cache_lookup: CacheLookup
     staging: Staging
     owns_store: bool
+    query_gate: QueryGate
+    aredis: Any  # redis.asyncio.Redis: /health and cache lookups on the event loop

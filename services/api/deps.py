@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api.admission import QueryGate
 from services.api.context import ApiContext, CacheLookup
 from shared.cache import CacheStats
 from shared.ingest.staging import Staging
@@ -67,6 +68,14 @@ async def get_cache_lookup(request: Request) -> CacheLookup:
     return _ctx(request).cache_lookup
 
 
+async def get_query_gate(request: Request) -> QueryGate:
+    return _ctx(request).query_gate
+
+
+async def get_context(request: Request) -> ApiContext:
+    return _ctx(request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
@@ -77,3 +86,5 @@ DispatcherDep = Annotated[CeleryDispatcher, Depends(get_dispatcher)]
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 CacheLookupDep = Annotated[CacheLookup, Depends(get_cache_lookup)]
+QueryGateDep = Annotated[QueryGate, Depends(get_query_gate)]
+ContextDep = Annotated[ApiContext, Depends(get_context)]

@@ -12,9 +12,11 @@ import socket
 import threading
 
 from celery import Celery
+from celery.signals import task_received
 
 from shared.tasks.app import make_celery
 from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.leases import LeaseKeeper
 from shared.tasks.bindings import register_store_tasks
 from shared.resources import Resources
 
@@ -40,6 +42,13 @@ class IndexConsumer:
         )
         self._thread = threading.Thread(target=self._run, name="index-consumer", daemon=True)
         self._heartbeat = Heartbeat(res.redis, res.keys, name=self.name, queues=["index"])
+        self._leases = LeaseKeeper(
+            res.redis,
+            res.keys,
+            holder=self.name,
+            name="api",
+            interval_s=res.settings.jobs.lease_interval_s,
+        )
 
     def _run(self) -> None:
         try:
@@ -51,6 +60,11 @@ class IndexConsumer:
     def start(self) -> None:
         self._thread.start()
         self._heartbeat.start()
+        self._leases.start()
+        task_received.connect(self._on_task, weak=False)
+
+    def _on_task(self, **_: object) -> None:
+        self._leases.poke()
 
     def stop(self) -> None:
         self._heartbeat.stop()
@@ -59,3 +73,5 @@ class IndexConsumer:
         except Exception:  # noqa: BLE001
             log.exception("stopping the index consumer")
         self._thread.join(timeout=10)
+        task_received.disconnect(self._on_task)
+        self._leases.stop()

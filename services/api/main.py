@@ -10,8 +10,10 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from services.api.admission import QueryGate
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
+from services.api.limits import BodyLimit
 from services.api.routes import cache, corpora, health, ingest, search, ui
 from shared.search.answerer import Answerer
 from shared.cache.tiers import LOOKUP_SCRIPT
@@ -29,6 +31,7 @@ async def _watch_stalls(res: Resources) -> None:
     """Every API replica looks; failing a stalled job is idempotent."""
     from starlette.concurrency import run_in_threadpool
 
+    from shared.ingest.uploads import sweep_uploads
     from shared.tasks.stalls import fail_stalled_jobs
 
     stall_s = res.settings.jobs.stall_s
@@ -36,8 +39,9 @@ async def _watch_stalls(res: Resources) -> None:
         await asyncio.sleep(min(30.0, max(1.0, stall_s / 4)))
         try:
             await run_in_threadpool(fail_stalled_jobs, res, stall_s=stall_s)
-        except Exception:  # noqa: BLE001 - Redis may be down for a moment; look again later
-            log.exception("stall check failed")
+            await run_in_threadpool(sweep_uploads, res)
+        except Exception as exc:  # noqa: BLE001 - Redis may be down for a moment; look again later
+            log.warning("stall check failed: %s: %s", type(exc).__name__, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -70,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
+            query_gate=QueryGate.from_settings(settings),
+            aredis=aredis,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
         try:
@@ -88,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    limits = settings.limits
+    app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
     for module in (ingest, search, corpora, health, cache, ui):
         app.include_router(module.router)
     return app

@@ -10,13 +10,21 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_process_shutdown
+from celery.signals import (
+    task_received,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
 from shared.tasks.app import make_celery
 from shared.vectors.embedding import threads_for
+from shared.keys import Keys
 from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.leases import LeaseKeeper
 from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
-from shared.resources import Resources
+from shared.resources import Resources, connect_redis
 from shared.settings import Settings, warn_unknown_settings
 
 log = logging.getLogger(__name__)
@@ -57,6 +65,31 @@ def create_app(settings: Settings | None = None) -> Celery:
         res = state.get("resources")
         if isinstance(res, Resources):
             res.close()
+
+    @worker_ready.connect(weak=False)
+    def _start_leases(**_: object) -> None:
+        # In the main process, whose consumer holds the delivered tasks (shared/tasks/leases.py).
+        client = connect_redis(settings.redis_url)
+        name = settings.worker_name or f"worker-{os.getpid()}"
+        state["leases"] = LeaseKeeper(
+            client,
+            Keys(settings.key_prefix),
+            holder=f"{name}:{os.getpid()}",
+            name=name,
+            interval_s=settings.jobs.lease_interval_s,
+        ).start()
+
+    @task_received.connect(weak=False)
+    def _lease_new_task(**_: object) -> None:
+        leases = state.get("leases")
+        if isinstance(leases, LeaseKeeper):
+            leases.poke()
+
+    @worker_shutdown.connect(weak=False)
+    def _stop_leases(**_: object) -> None:
+        leases = state.get("leases")
+        if isinstance(leases, LeaseKeeper):
+            leases.stop()
 
     register_ingest_tasks(app, resources, parse_time_limit_s=settings.limits.parse_timeout_s + 60)
     if not settings.embedded_store:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from services.api.deps import CacheStatsDep
 from services.api.errors import ERRORS, NOT_FOUND
@@ -21,7 +21,7 @@ def stats(cache: CacheStatsDep) -> dict[str, Any]:
 
 
 @router.delete("/{tier}", response_model=PurgeResponse, responses={**ERRORS, **NOT_FOUND})
-def purge(tier: str, cache: CacheStatsDep) -> dict[str, Any]:
+def purge(tier: Annotated[str, Path(max_length=32)], cache: CacheStatsDep) -> dict[str, Any]:
     if tier != "all" and tier not in TIERS:
         raise NotFoundError(f"cache tier {tier!r}: use one of {', '.join(TIERS)} or all")
     tiers = TIERS if tier == "all" else (tier,)

@@ -1,7 +1,8 @@
 """POST /search and POST /ask.
 
 A cache hit is served on the event loop in one Redis round trip (version + entry + counter
-in one script) and returned as the stored bytes; everything else runs in the thread pool.
+in one script) and returned as the stored bytes; everything else runs in the thread pool, at
+most RAG_MAX_CONCURRENT_QUERIES at once (services/api/admission.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from services.api.deps import AnswererDep, CacheLookupDep, RetrieverDep
+from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from shared.errors import InvalidRequestError
@@ -34,7 +35,9 @@ def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
-async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLookupDep) -> Any:
+async def search(
+    body: SearchRequest, retriever: RetrieverDep, lookup: CacheLookupDep, gate: QueryGateDep
+) -> Any:
     check_corpus_name(body.corpus)
     body.use_cache = body.use_cache and lookup.enabled
     seen_version = None
@@ -43,15 +46,16 @@ async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLook
         seen_version, raw = await lookup(retriever.cache, body.corpus, parts)
         if raw is not None:
             return _hit_response(raw, tier="retrieval", version=seen_version)
-    outcome = await run_in_threadpool(
-        retriever.search,
-        corpus=body.corpus,
-        query=body.query,
-        mode=body.mode,
-        top_k=body.top_k,
-        use_cache=body.use_cache,
-        seen_version=seen_version,
-    )
+    async with gate.slot():
+        outcome = await run_in_threadpool(
+            retriever.search,
+            corpus=body.corpus,
+            query=body.query,
+            mode=body.mode,
+            top_k=body.top_k,
+            use_cache=body.use_cache,
+            seen_version=seen_version,
+        )
     return {
         "results": outcome.results,
         "corpus_version": outcome.version,
@@ -60,7 +64,9 @@ async def search(body: SearchRequest, retriever: RetrieverDep, lookup: CacheLook
 
 
 @router.post("/ask", response_model=AskResponse, responses=ERRORS)
-async def ask(body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep) -> Any:
+async def ask(
+    body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep, gate: QueryGateDep
+) -> Any:
     check_corpus_name(body.corpus)
     if not body.question.strip():
         raise InvalidRequestError("question: must not be empty")
@@ -71,11 +77,12 @@ async def ask(body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep) -
         seen_version, raw = await lookup(answerer.cache, body.corpus, parts)
         if raw is not None:
             return _hit_response(raw, tier="answers", version=seen_version)
-    return await run_in_threadpool(
-        answerer.ask,
-        corpus=body.corpus,
-        question=body.question,
-        top_k=body.top_k,
-        use_cache=body.use_cache,
-        seen_version=seen_version,
-    )
+    async with gate.slot():
+        return await run_in_threadpool(
+            answerer.ask,
+            corpus=body.corpus,
+            question=body.question,
+            top_k=body.top_k,
+            use_cache=body.use_cache,
+            seen_version=seen_version,
+        )

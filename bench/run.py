@@ -1,12 +1,12 @@
 """Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
-[--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]`.
+[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
-2. search_latency and cache_ask: one fresh deployment with SciFact ingested (~11.9k chunks),
-   shared by both, so the corpus is embedded once.
+2. search_latency, cache_ask and load_admission: one fresh deployment with SciFact ingested
+   (~11.9k chunks), shared by all three, so the corpus is embedded once.
 3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
 4. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
@@ -25,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_ask, generation, ingest_throughput, search_latency
+from bench import cache_ask, generation, ingest_throughput, load_admission, search_latency
 from bench.common import (
     QUICK_SCIFACT_DOCS,
     REPO,
@@ -129,10 +129,25 @@ def _generation_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _admission_figures(r: dict[str, Any]) -> dict[str, Any]:
+    load = r["cold_load"]
+    return {
+        "chunks": r["corpus"].get("corpus_chunks"),
+        "load_generator": r["load_generator"],
+        "cold_connections": load["connections"],
+        "cold_requests": load.get("requests"),
+        "cold_non_2xx": load.get("non_2xx", load.get("statuses")),
+        "health_p99_ms": r["under_load"]["health"]["p99_ms"],
+        "cached_ask_p99_ms": r["under_load"]["cached_ask"]["p99_ms"],
+        "api_rss_growth_mib": r["api_rss_mib"]["growth"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
-    for step in ("ingest", "search", "cache-ask", "store-latency", "pdf-parsers", "generation"):
+    for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
+                 "generation"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
         if (r := step("ingest_throughput", ingest_step, _ingest_figures)) is not None:
             reports["ingest_throughput"] = r
 
-    if not (args.skip_search and args.skip_cache_ask):
+    if not (args.skip_search and args.skip_cache_ask and args.skip_load_admission):
         log("=== SciFact deployment for search_latency and cache_ask")
         t0 = time.perf_counter()
         try:
@@ -201,6 +216,15 @@ def main(argv: list[str] | None = None) -> int:
 
                     if (r := step("cache_ask", cache_step, _cache_figures)) is not None:
                         reports["cache_ask"] = r
+                if not args.skip_load_admission:  # last: it leaves the API busy for a while
+
+                    def admission_step() -> dict[str, Any]:
+                        r = load_admission.run_on(dep, info, quick=quick)
+                        write_result(load_admission.NAME, r)
+                        return r
+
+                    if (r := step("load_admission", admission_step, _admission_figures)):
+                        reports["load_admission"] = r
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             steps.setdefault("scifact_ingest", {})
@@ -250,6 +274,7 @@ def render(summary: dict[str, Any], reports: dict[str, dict[str, Any]]) -> str:
         (ingest_throughput, "ingest_throughput"),
         (search_latency, "search_latency"),
         (cache_ask, "cache_ask"),
+        (load_admission, "load_admission"),
         (generation, "generation"),
     ):
         if name in reports:

@@ -4,8 +4,9 @@
     ├── InvalidRequestError      400  a field of the request is wrong (names the field)
     ├── NotFoundError            404  job, corpus or tier unknown
     ├── ConflictError            409  the request does not fit the object's state
-    ├── PayloadTooLargeError     413  an upload over RAG_MAX_FILE_MB
-    └── ServiceUnavailableError  503  Redis, the store or the workers are down (retryable)
+    ├── PayloadTooLargeError     413  a body or upload over its size limit
+    └── ServiceUnavailableError  503  Redis or the store is down, or the API is at capacity
+                                      (retryable; Retry-After)
 
 Parse errors of single files live in `shared.parsing.errors`: they fail one file, not a request.
 Refusals of access (401, 403, 429) live in `shared.auth.errors`.
@@ -51,6 +52,12 @@ class PayloadTooLargeError(RagError):
 
 
 class ServiceUnavailableError(RagError):
+    """`retry_after_s` becomes the response's Retry-After header."""
+
     code = "service_unavailable"
     status = 503
     retryable = True
+
+    def __init__(self, detail: str, *, retry_after_s: float = 5) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s

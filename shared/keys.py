@@ -111,3 +111,15 @@ class Keys:
     # metrics: one hash per metric, summed over every process (shared/telemetry/metrics.py)
     def metric(self, name: str) -> str:
         return f"{self.prefix}:metrics:{name}"
+
+    def worker_registry(self) -> str:
+        """Set of the names with a heartbeat key, so finding them needs no SCAN."""
+        return f"{self.prefix}:workers"
+
+    def worker_leases(self) -> str:
+        """Hash: worker process -> the tasks it holds and when it last renewed them."""
+        return f"{self.prefix}:leases"
+
+    # the Celery broker's own keys (kombu's Redis transport, under our global key prefix)
+    def celery(self, name: str) -> str:
+        return f"{self.prefix}:celery:{name}"

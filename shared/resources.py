@@ -43,7 +43,11 @@ class Resources:
             else connect_redis(settings.cache_redis_url)
         )
         self.jobs = JobStore(
-            self.redis, self.keys, retention_s=settings.jobs.retention_days * 86400
+            self.redis,
+            self.keys,
+            retention_s=settings.jobs.retention_days * 86400,
+            redelivery_s=settings.jobs.redelivery_s,
+            restore_interval_s=settings.jobs.restore_interval_s,
         )
         self.catalog = Catalog(self.redis, self.keys)
         self._torch_threads = torch_threads

@@ -223,6 +223,36 @@ class LimitSettings(BaseSettings):
     max_pages: int = Field(default=2000, ge=1, description="Most pages read from one PDF.")
     parse_timeout_s: float = Field(default=120, gt=0, description="Time limit to parse one file.")
     max_upload_files: int = Field(default=500, ge=1, description="Files in one upload request.")
+    max_upload_mb: float = Field(
+        default=500,
+        gt=0,
+        description="Largest upload request (all its files), in MiB; refused with 413 as soon "
+        "as its Content-Length or the bytes received pass it.",
+    )
+    max_body_mb: float = Field(
+        default=1, gt=0, description="Largest JSON request body, in MiB (413 beyond it)."
+    )
+    upload_retention_h: float = Field(
+        default=24,
+        gt=0,
+        description="Hours an upload's files stay on disk after its job ends with files to "
+        "retry (failed or cancelled); a job whose files were all indexed deletes them at once.",
+    )
+    max_concurrent_queries: int = Field(
+        default=0,
+        ge=0,
+        description="Cold /search and /ask computations running at once in one API process; "
+        "0 = twice the cores. Cache hits are not counted.",
+    )
+    query_queue_timeout_s: float = Field(
+        default=10,
+        gt=0,
+        description="How long a cold query waits for a free slot before a 503 with Retry-After.",
+    )
+
+    @property
+    def query_slots(self) -> int:
+        return self.max_concurrent_queries or 2 * (os.cpu_count() or 1)
 
 
 class JobSettings(BaseSettings):
@@ -235,11 +265,23 @@ class JobSettings(BaseSettings):
     )
     retention_days: float = Field(default=7, gt=0, description="Finished jobs expire after this.")
     redelivery_s: int = Field(
-        default=300,
+        default=60,
         ge=5,
         description="Broker visibility timeout: an unacknowledged task of a dead worker "
-        "comes back after this long. Every task must finish well within it.",
+        "comes back this long after the worker last renewed its lease (live workers renew "
+        "the tasks they hold every quarter of it, so a long parse is never redelivered).",
     )
+
+
+    @property
+    def restore_interval_s(self) -> int:
+        """How often the broker looks for tasks past the visibility timeout to put back."""
+        return max(1, min(10, self.redelivery_s // 4))
+
+    @property
+    def lease_interval_s(self) -> float:
+        """How often a live worker renews the tasks it holds."""
+        return max(1.0, self.redelivery_s / 4)
 
 
 def _comma_list(value: Any) -> Any:

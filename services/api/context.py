@@ -8,6 +8,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from celery import Celery
 
+from services.api.admission import QueryGate
 from shared.auth import ApiKeyStore, Guard
 from shared.cache import ResultCache
 from shared.cache.tiers import ENTRY_SCRIPT, LOOKUP_SCRIPT
@@ -89,3 +90,5 @@ class ApiContext:
     owns_store: bool
     guard: Guard
     key_store: ApiKeyStore
+    query_gate: QueryGate
+    aredis: Any  # redis.asyncio.Redis: /health and cache lookups on the event loop

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from services.api.admission import QueryGate
 from services.api.context import ApiContext, CacheLookup
 from shared.auth import ApiKeyStore, Guard
 from shared.cache import CacheStats
@@ -77,6 +78,14 @@ async def get_key_store(request: Request) -> ApiKeyStore:
     return _ctx(request).key_store
 
 
+async def get_query_gate(request: Request) -> QueryGate:
+    return _ctx(request).query_gate
+
+
+async def get_context(request: Request) -> ApiContext:
+    return _ctx(request)
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ResourcesDep = Annotated[Resources, Depends(get_resources)]
 JobsDep = Annotated[JobStore, Depends(get_jobs)]
@@ -89,3 +98,5 @@ AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 CacheLookupDep = Annotated[CacheLookup, Depends(get_cache_lookup)]
 GuardDep = Annotated[Guard, Depends(get_guard)]
 KeyStoreDep = Annotated[ApiKeyStore, Depends(get_key_store)]
+QueryGateDep = Annotated[QueryGate, Depends(get_query_gate)]
+ContextDep = Annotated[ApiContext, Depends(get_context)]

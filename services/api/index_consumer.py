@@ -12,13 +12,14 @@ import socket
 import threading
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import setup_logging, task_received
 
 from shared.resources import Resources
 from shared.tasks.app import make_celery
 from shared.tasks.bindings import register_store_tasks
 from shared.tasks.heartbeat import Heartbeat
 from shared.tasks.instrument import instrument_tasks
+from shared.tasks.leases import LeaseKeeper
 from shared.telemetry.logging import ROLE, resolve_format
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,13 @@ class IndexConsumer:
         self._heartbeat = Heartbeat(
             res.redis, res.keys, name=self.name, queues=["index"], role="api"
         )
+        self._leases = LeaseKeeper(
+            res.redis,
+            res.keys,
+            holder=self.name,
+            name="api",
+            interval_s=res.settings.jobs.lease_interval_s,
+        )
 
     def _run(self) -> None:
         ROLE.set("index")  # this thread's log lines
@@ -60,6 +68,11 @@ class IndexConsumer:
     def start(self) -> None:
         self._thread.start()
         self._heartbeat.start()
+        self._leases.start()
+        task_received.connect(self._on_task, weak=False)
+
+    def _on_task(self, **_: object) -> None:
+        self._leases.poke()
 
     def stop(self) -> None:
         self._heartbeat.stop()
@@ -68,6 +81,8 @@ class IndexConsumer:
         except Exception:  # noqa: BLE001
             log.exception("stopping the index consumer")
         self._thread.join(timeout=10)
+        task_received.disconnect(self._on_task)
+        self._leases.stop()
 
 
 def _logging_is_set_up(**_: object) -> None:

@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 import redis.asyncio as aioredis
 from fastapi import FastAPI
 
+from services.api.admission import QueryGate
 from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
 from services.api.fastpath import CacheHitFastPath
+from services.api.limits import BodyLimit
 from services.api.observability import RequestTelemetry, flush_metrics_forever
 from services.api.routes import (
     admin,
@@ -45,6 +47,7 @@ async def _watch_stalls(res: Resources) -> None:
     """Every API replica looks; failing a stalled job is idempotent."""
     from starlette.concurrency import run_in_threadpool
 
+    from shared.ingest.uploads import sweep_uploads
     from shared.tasks.stalls import fail_stalled_jobs
 
     stall_s = res.settings.jobs.stall_s
@@ -52,8 +55,9 @@ async def _watch_stalls(res: Resources) -> None:
         await asyncio.sleep(min(30.0, max(1.0, stall_s / 4)))
         try:
             await run_in_threadpool(fail_stalled_jobs, res, stall_s=stall_s)
-        except Exception:  # noqa: BLE001 - Redis may be down for a moment; look again later
-            log.exception("stall check failed")
+            await run_in_threadpool(sweep_uploads, res)
+        except Exception as exc:  # noqa: BLE001 - Redis may be down for a moment; look again later
+            log.warning("stall check failed: %s: %s", type(exc).__name__, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -93,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             owns_store=settings.embedded_store,
             guard=guard,
             key_store=key_store,
+            query_gate=QueryGate.from_settings(settings),
+            aredis=aredis,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
         key_watch = asyncio.create_task(follow_key_changes(guard.ring, key_store, aredis, res.keys))
@@ -120,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
     install_http_policy(app, settings.security)
+    limits = settings.limits
+    app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
     app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
     for module in (
         ingest, search, chat, corpora, health, cache, keys, documents, docs_offline, metrics, admin

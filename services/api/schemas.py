@@ -2,9 +2,71 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+from shared.identity import CORPUS_NAME, CORPUS_NAME_RULE
+
+# Limits on what a request may carry: anything longer is refused (422) naming the field.
+MAX_QUERY_CHARS = 4000
+MAX_PATH_CHARS = 4096
+MAX_CORPUS_CHARS = 64
+MAX_PASSWORDS = 20
+MAX_PASSWORD_CHARS = 1024
+
+
+def clean_text(value: str) -> str:
+    """Refuse what no part of the service can carry: NUL characters and lone surrogates
+    (JSON can spell a lone "\\ud800"; it is not encodable as UTF-8)."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return value
+
+
+def not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+_NO_NUL = r"^[^\u0000]*$"
+_WORDS = r"^[^\u0000]*[^\s\u0000][^\u0000]*$"
+
+
+def _text(max_chars: int, *, words: bool = False) -> Any:
+    """A string of at most `max_chars`, clean; `words`: with some non-space character (a
+    pattern in the schema, "must not be empty" when refused)."""
+    checks: list[Any] = [StringConstraints(max_length=max_chars), AfterValidator(clean_text)]
+    if words:
+        checks += [AfterValidator(not_blank), Field(json_schema_extra={"pattern": _WORDS})]
+    else:
+        checks += [Field(json_schema_extra={"pattern": _NO_NUL})]
+    return Annotated[str, *checks]
+
+
+QueryText = _text(MAX_QUERY_CHARS, words=True)
+PathText = _text(MAX_PATH_CHARS, words=True)
+PasswordText = _text(MAX_PASSWORD_CHARS)
+# The route refuses a bad name with a 400 stating the rule; the schema states it too.
+CorpusName = Annotated[
+    _text(MAX_CORPUS_CHARS),
+    Field(
+        description=f"The corpus: {CORPUS_NAME_RULE}.",
+        json_schema_extra={"pattern": f"^{CORPUS_NAME.pattern}$"},
+    ),
+]
 
 
 class ErrorBody(BaseModel):
@@ -12,16 +74,41 @@ class ErrorBody(BaseModel):
 
     error: str = Field(description="A stable code: invalid_request, not_found, conflict, ...")
     detail: str = Field(description="What went wrong, naming the field or file.")
+    error_id: str | None = Field(
+        default=None, description="500 only: the id the server log prints beside the traceback."
+    )
+
+
+# A request's fields take their JSON types as they are: `"use_cache": 0` or `"top_k": "5"` is
+# refused (422), not guessed at.
+STRICT = ConfigDict(strict=True)
+
+
+def _json_integer(value: Any) -> Any:
+    """JSON Schema's integer: 5 or 5.0, never "5" or true."""
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be an integer")  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+def _top_k(default: int, most: int) -> Any:
+    return Field(default=default, ge=1, le=most, strict=False)
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
 
 
 # ---- ingestion ------------------------------------------------------------------------------
 
 
 class IngestStart(BaseModel):
-    path: str = Field(description="A folder or file inside RAG_CORPUS_ROOT.")
-    corpus: str = "default"
+    model_config = STRICT
+    path: PathText = Field(description="A folder or file inside RAG_CORPUS_ROOT.")
+    corpus: CorpusName = "default"
     sync: bool = Field(default=False, description="Remove documents whose files are gone.")
-    passwords: list[str] = Field(default_factory=list, description="Tried on encrypted PDFs.")
+    passwords: list[PasswordText] = Field(
+        default_factory=list, max_length=MAX_PASSWORDS, description="Tried on encrypted PDFs."
+    )
 
 
 class RejectedFile(BaseModel):
@@ -96,17 +183,19 @@ class JobList(BaseModel):
 
 
 class SearchRequest(BaseModel):
-    query: str
-    corpus: str = "default"
-    top_k: int = Field(default=10, ge=1, le=1000)
+    model_config = STRICT
+    query: QueryText
+    corpus: CorpusName = "default"
+    top_k: JsonInt = _top_k(10, 1000)
     mode: Literal["hybrid", "dense", "bm25"] = "hybrid"
     use_cache: bool = True
 
 
 class AskRequest(BaseModel):
-    question: str
-    corpus: str = "default"
-    top_k: int = Field(default=5, ge=1, le=50)
+    model_config = STRICT
+    question: QueryText
+    corpus: CorpusName = "default"
+    top_k: JsonInt = _top_k(5, 50)
     use_cache: bool = True
     stream: bool = Field(
         default=False,
@@ -302,3 +391,6 @@ class HealthReport(BaseModel):
     store: dict[str, Any] | None = None
     workers: dict[str, Any] | None = None
     queues: dict[str, int] | None = None
+    queries: dict[str, int] | None = Field(
+        default=None, description="Cold queries running and waiting, and the limit."
+    )

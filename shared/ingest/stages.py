@@ -22,8 +22,9 @@ from shared.ingest.payloads import (
     ParseMsg,
     ScanMsg,
 )
-from shared.ingest.sources import list_files, source_name, source_scope
+from shared.ingest.sources import SourceFile, list_files, source_name, source_scope
 from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
+from shared.ingest.uploads import release_upload
 from shared.resources import Resources
 from shared.state.catalog import DocumentEntry
 from shared.telemetry.metrics import record_embedded_chunks
@@ -74,23 +75,32 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     job_id = msg.job_id
     if jobs.cancelled(job_id) or jobs.is_terminal(job_id) or jobs.was_parsed(job_id, msg.file_no):
         return
-    corpus = jobs.raw(job_id)["corpus"]
+    raw = jobs.raw(job_id)
+    corpus = raw["corpus"]
     jobs.update(job_id, current_file=msg.source)
-    content_hash = _content_hash(Path(msg.path))
-    unchanged = _unchanged_file(res, msg, corpus, content_hash)
-    if unchanged is not None:
-        _staging(res).mark_seen(job_id, msg.source)
-        _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged)
-        return
+    unchanged: int | None = None
     try:
-        documents = _read(res, msg, passwords=jobs.passwords(job_id), content_hash=content_hash)
+        # Checked where it really is, and held open while read: see SourceFile.
+        with SourceFile(Path(msg.path), root=Path(raw["root"])) as source:
+            content_hash = _content_hash(source.real)
+            unchanged = _unchanged_file(res, msg, corpus, content_hash)
+            if unchanged is None:
+                documents = _read(
+                    res, source.real, msg, passwords=jobs.passwords(job_id),
+                    content_hash=content_hash,
+                )
+                source.check_unchanged()
     except ParseError as exc:
         _file_done(res, msg, dispatch, outcome="failed", reason=str(exc), chunks=0)
         return
     except Exception as exc:  # a parser bug must fail one file, not the job
         log.exception("parsing %s failed", msg.path)
-        reason = f"could not be read: {type(exc).__name__}: {exc}"
+        reason = f"could not be read: {_safe_reason(exc, raw['root'], msg)}"
         _file_done(res, msg, dispatch, outcome="failed", reason=reason, chunks=0)
+        return
+    if unchanged is not None:
+        _staging(res).mark_seen(job_id, msg.source)
+        _file_done(res, msg, dispatch, outcome="unchanged", reason=None, chunks=unchanged)
         return
 
     signature = res.chunking_signature
@@ -160,6 +170,14 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     jobs.publish(job_id)
 
 
+def _safe_reason(exc: Exception, root: str, msg: ParseMsg) -> str:
+    """An unexpected error in words a client may see: no server path in it."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc).replace(msg.path, msg.source).replace(root, "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _content_hash(path: Path) -> str | None:
     """A single-document file's identity; None for JSONL (one per record) or unreadable files,
     which reading then reports."""
@@ -185,12 +203,11 @@ def _unchanged_file(
 
 
 def _read(
-    res: Resources, msg: ParseMsg, *, passwords: list[str], content_hash: str | None
+    res: Resources, path: Path, msg: ParseMsg, *, passwords: list[str], content_hash: str | None
 ) -> list[tuple[str, ParsedDocument, str]]:
-    """(source, document, doc_id) for each document the file holds."""
+    """(source, document, doc_id) for each document the file at `path` holds."""
     from shared.parsing import FileTooLargeError, detect_format, iter_jsonl, parse_file_with_timeout
 
-    path = Path(msg.path)
     limits = res.settings.limits
     max_bytes = int(limits.max_file_mb * 1024 * 1024)
     size = path.stat().st_size
@@ -390,6 +407,7 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
     if removed:
         summary += f", {removed} removed (sync)"
+    release_upload(raw, record["files"], state="succeeded")  # before the end is announced
     jobs.finish(job_id, state="succeeded", message=summary)
     _optimize_later(res, corpus)
 

@@ -18,6 +18,7 @@ import redis
 
 from shared.errors import NotFoundError
 from shared.keys import Keys
+from shared.state.waiting import waiting_for
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,20 @@ def now() -> float:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, keys: Keys, *, retention_s: float) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        retention_s: float,
+        redelivery_s: float = 60,
+        restore_interval_s: float = 10,
+    ) -> None:
         self._r = client
         self._k = keys
         self._retention_s = int(retention_s)
+        self._redelivery_s = redelivery_s
+        self._restore_interval_s = restore_interval_s
         self._raise_progress = client.register_script(_RAISE_PROGRESS)
 
     # ---- creation and reading -------------------------------------------------------------
@@ -166,7 +177,16 @@ class JobStore:
             "heartbeat_at": _float_or_none(raw.get("heartbeat_at")),
             "retry_of": raw.get("retry_of") or None,
             "owner": raw.get("owner") or None,
+            "waiting_for": None,
         }
+        if raw["state"] in ("queued", "running"):
+            record["waiting_for"] = waiting_for(
+                self._r,
+                self._k,
+                job_id,
+                redelivery_s=self._redelivery_s,
+                restore_interval_s=self._restore_interval_s,
+            )
         return record
 
     def list(

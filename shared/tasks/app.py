@@ -39,11 +39,12 @@ def make_celery(settings: Settings) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             # A dead worker's unacknowledged task returns after this long (kombu's default
-            # is an hour); every task finishes well within it.
+            # is an hour); a live worker renews the tasks it holds (shared/tasks/leases.py),
+            # so a task may run longer than this without being delivered twice.
             "visibility_timeout": settings.jobs.redelivery_s,
             # kombu sweeps for expired unacknowledged messages every interval x throttle
             # seconds (100 s by default): sweep often enough for the redelivery delay.
-            "unacked_restore_interval": max(1, min(10, settings.jobs.redelivery_s // 4)),
+            "unacked_restore_interval": settings.jobs.restore_interval_s,
             "unacked_restore_throttle": 1,
             # Workers take from their queues in the order given (index, embed, ingest): finish
             # what is parsed before parsing more, so staged chunks do not pile up in Redis.
@@ -68,13 +69,19 @@ class CeleryDispatcher:
         self._app.send_task(task, kwargs={"msg": msg.model_dump()}, queue=QUEUES[task])
 
 
+def queue_keys(settings: Settings) -> dict[str, str]:
+    """The Redis key of each queue's list, and of `unacked` (kombu's hash)."""
+    prefix = f"{settings.key_prefix}:celery:"
+    return {name: f"{prefix}{name}" for name in (*ALL_QUEUES, "unacked")}
+
+
 def queue_depths(client: redis.Redis, settings: Settings) -> dict[str, int]:
     """Messages waiting in each queue, and `unacked`: delivered, not yet acknowledged
     (running now, or held by a dead worker until the visibility timeout brings them back)."""
-    prefix = f"{settings.key_prefix}:celery:"
+    names = queue_keys(settings)
     pipe = client.pipeline(transaction=False)
     for q in ALL_QUEUES:
-        pipe.llen(f"{prefix}{q}")
-    pipe.hlen(f"{prefix}unacked")
+        pipe.llen(names[q])
+    pipe.hlen(names["unacked"])
     counts = [int(n) for n in pipe.execute()]
     return dict(zip((*ALL_QUEUES, "unacked"), counts, strict=True))

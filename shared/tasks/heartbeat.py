@@ -22,7 +22,9 @@ class Heartbeat:
         self, client: redis.Redis, keys: Keys, *, name: str, queues: list[str], role: str = "worker"
     ) -> None:
         self._r = client
+        self._name = name
         self._key = keys.worker_heartbeat(name)
+        self._registry = keys.worker_registry()
         self._info = {"name": name, "queues": queues, "pid": os.getpid(),
                       "host": socket.gethostname(), "role": role}
         self._stop = threading.Event()
@@ -35,7 +37,10 @@ class Heartbeat:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._r.set(self._key, json.dumps({**self._info, "at": time.time()}), ex=TTL_S)
+                pipe = self._r.pipeline(transaction=False)
+                pipe.set(self._key, json.dumps({**self._info, "at": time.time()}), ex=TTL_S)
+                pipe.sadd(self._registry, self._name)
+                pipe.execute()
             except redis.RedisError:
                 pass  # Redis is down: /health says so; keep trying
             self._stop.wait(INTERVAL_S)
@@ -43,15 +48,31 @@ class Heartbeat:
     def stop(self) -> None:
         self._stop.set()
         try:
-            self._r.delete(self._key)
+            pipe = self._r.pipeline(transaction=False)
+            pipe.delete(self._key)
+            pipe.srem(self._registry, self._name)
+            pipe.execute()
         except redis.RedisError:
             pass
 
 
 def live_workers(client: redis.Redis, keys: Keys) -> list[dict[str, Any]]:
-    workers = []
-    for key in client.scan_iter(match=keys.worker_pattern(), count=200):
-        raw = client.get(key)
-        if raw:
-            workers.append(json.loads(raw))
-    return sorted(workers, key=lambda w: w["name"])
+    """Every worker whose heartbeat has not expired, by name. Two round trips, whatever the
+    size of the database (a SCAN would walk every cache key)."""
+    members: set[bytes] = client.smembers(keys.worker_registry())  # type: ignore[assignment]
+    names = sorted(n.decode() for n in members)
+    values: list[Any] = client.mget([keys.worker_heartbeat(n) for n in names]) if names else []
+    workers, gone = parse_heartbeats(names, values)
+    if gone:
+        client.srem(keys.worker_registry(), *gone)
+    return workers
+
+
+def parse_heartbeats(
+    names: list[str], values: list[Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """(live workers by name, names whose heartbeat expired) from the heartbeat values of
+    `names`, in order."""
+    workers = [json.loads(v) for v in values if v]
+    gone = [n for n, v in zip(names, values, strict=True) if not v]
+    return sorted(workers, key=lambda w: w["name"]), gone

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from shared.ingest.uploads import release_upload
 from shared.resources import Resources
 from shared.tasks.app import ALL_QUEUES, queue_depths
 from shared.tasks.heartbeat import live_workers
@@ -49,6 +50,7 @@ def fail_stalled_jobs(res: Resources, *, stall_s: float) -> list[str]:
             message=f"stalled: no progress for {idle:.0f} s and none of its work is queued "
             f"(RAG_JOB_STALL_S={stall_s:g}); retry it with POST /ingest/retry/{job_id}",
         )
+        release_upload(res.jobs.raw(job_id), [], state="failed")  # kept for a retry
         log.warning("job %s stalled after %.0f s idle", job_id, idle)
         failed.append(job_id)
     return failed

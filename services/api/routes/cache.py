@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Path
 
 from services.api.auth import DENIED, AdminDep, ReaderDep
 from services.api.deps import CacheStatsDep
@@ -22,7 +22,9 @@ def stats(_: ReaderDep, cache: CacheStatsDep) -> dict[str, Any]:
 
 
 @router.delete("/{tier}", response_model=PurgeResponse, responses={**ERRORS, **NOT_FOUND})
-def purge(tier: str, _: AdminDep, cache: CacheStatsDep) -> dict[str, Any]:
+def purge(
+    tier: Annotated[str, Path(max_length=32)], _: AdminDep, cache: CacheStatsDep
+) -> dict[str, Any]:
     if tier != "all" and tier not in TIERS:
         raise NotFoundError(f"cache tier {tier!r}: use one of {', '.join(TIERS)} or all")
     tiers = TIERS if tier == "all" else (tier,)

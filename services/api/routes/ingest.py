@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import asyncio
-import re
+import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
 from services.api.auth import DENIED, ReaderDep, WriterDep
 from services.api.deps import CatalogDep, DispatcherDep, JobsDep, SettingsDep, StagingDep
 from services.api.errors import CONFLICT, ERRORS, NOT_FOUND, TOO_LARGE
-from services.api.schemas import IngestStart, JobAccepted, JobList, JobRecord, RejectedFile
+from services.api.schemas import (
+    MAX_PASSWORD_CHARS,
+    MAX_PASSWORDS,
+    IngestStart,
+    JobAccepted,
+    JobList,
+    JobRecord,
+    RejectedFile,
+    clean_text,
+)
+from services.api.uploads import UPLOAD_BODY, ReceivedUpload, receive_upload, safe_upload_name
 from shared.errors import ConflictError, InvalidRequestError, PayloadTooLargeError
 from shared.identity import check_corpus_name
 from shared.ingest.payloads import SCAN, ScanMsg
-from shared.ingest.sources import INGESTIBLE_SUFFIXES, resolve_ingest_path
+from shared.ingest.sources import resolve_ingest_path, source_name
+from shared.ingest.uploads import release_upload, touch, upload_folder
 from shared.state.jobs import TERMINAL_STATES, JobStore
+
+__all__ = ["router", "safe_upload_name"]
 
 router = APIRouter(prefix="/ingest", tags=["ingest"], responses=DENIED)
 KEEPALIVE_S = 10
+JobId = Annotated[
+    str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The job's id.")
+]
 
 
 @router.post("/start", status_code=202, responses=ERRORS)
@@ -40,7 +58,7 @@ def start(
     target = resolve_ingest_path(body.path, root=root)
     job_id = jobs.create(
         corpus=body.corpus,
-        path=body.path,
+        path=source_name(target, root=root),  # shown to clients: never a server path
         abs_path=str(target),
         root=str(root),
         sync=body.sync,
@@ -51,111 +69,97 @@ def start(
     return JobAccepted(job_id=job_id)
 
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._ -]+")
-
-
-def safe_upload_name(name: str) -> str:
-    """The last path component, stripped to safe characters; never '.', '..' or hidden."""
-    base = re.split(r"[\\/]", name or "")[-1]
-    base = _SAFE_NAME.sub("_", base).strip(" .")
-    if not base:
-        raise InvalidRequestError(f"files: {name!r} is not a usable file name")
-    return base[:200]
-
-
-@router.post("/upload", status_code=202, responses={**ERRORS, **TOO_LARGE})
+@router.post(
+    "/upload",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={**ERRORS, **TOO_LARGE},
+    openapi_extra=UPLOAD_BODY,
+)
 async def upload(
+    request: Request,
     principal: WriterDep,
     settings: SettingsDep,
     jobs: JobsDep,
     dispatch: DispatcherDep,
-    files: Annotated[list[UploadFile], File(description="Papers to ingest")],
-    corpus: Annotated[str, Form()] = "default",
-    passwords: Annotated[list[str] | None, Form()] = None,
 ) -> JobAccepted:
-    check_corpus_name(corpus)
-    principal.require_corpus(corpus)
+    """Multipart `files` (and `corpus`, `passwords`), streamed to disk as they arrive: a file
+    over RAG_MAX_FILE_MB is rejected by name, a request over RAG_MAX_UPLOAD_MB is a 413."""
     limits = settings.limits
-    if len(files) > limits.max_upload_files:
-        raise InvalidRequestError(
-            f"files: {len(files)} files, over the limit RAG_MAX_UPLOAD_FILES={limits.max_upload_files}"
-        )
     upload_id = uuid.uuid4().hex[:12]
     folder = settings.uploads_dir / upload_id
     folder.mkdir(parents=True, exist_ok=True)
-    max_bytes = int(limits.max_file_mb * 2**20)
-    accepted: list[str] = []
-    rejected: list[RejectedFile] = []
-    for item in files:
-        original = item.filename or ""
-        try:
-            name = safe_upload_name(original)
-            if Path(name).suffix.lower() not in INGESTIBLE_SUFFIXES:
-                raise InvalidRequestError(
-                    f"{original}: unsupported file type; send "
-                    + ", ".join(sorted(INGESTIBLE_SUFFIXES))
-                )
-            dest = folder / name
-            stem, suffix, n = dest.stem, dest.suffix, 1
-            while dest.exists():  # two files of one upload with the same name
-                dest = folder / f"{stem}-{n}{suffix}"
-                n += 1
-            await _save_limited(item, dest, max_bytes=max_bytes, label=original)
-            _check_content(dest, label=original)
-            accepted.append(dest.name)
-        except (InvalidRequestError, PayloadTooLargeError) as exc:
-            rejected.append(RejectedFile(file=original, error=exc.detail))
-    if not accepted:
-        folder.rmdir() if not any(folder.iterdir()) else None
-        status_error = (
-            PayloadTooLargeError
-            if rejected and all("RAG_MAX_FILE_MB" in r.error for r in rejected)
-            else InvalidRequestError
+    job_id = None
+    try:
+        received = await receive_upload(
+            request,
+            folder,
+            max_file_bytes=int(limits.max_file_mb * 2**20),
+            max_total_bytes=int(limits.max_upload_mb * 2**20),
+            max_files=limits.max_upload_files,
         )
-        raise status_error("no file accepted: " + "; ".join(r.error for r in rejected))
-    job_id = jobs.create(
-        corpus=corpus,
-        path=f"upload:{upload_id}",
-        abs_path=str(folder),
-        root=str(folder),
-        source_prefix="upload/",
-        passwords=passwords or [],
-        origin="upload",
-        owner=principal.key_id,
-    )
-    dispatch.send(SCAN, ScanMsg(job_id=job_id))
+        corpus = _form_text(received.fields.get("corpus", ["default"])[-1], "corpus")
+        check_corpus_name(corpus)
+        principal.require_corpus(corpus)
+        passwords = [_form_text(p, "passwords") for p in received.fields.get("passwords", [])]
+        if len(passwords) > MAX_PASSWORDS:
+            raise InvalidRequestError(f"passwords: more than {MAX_PASSWORDS}")
+        accepted, rejected = await run_in_threadpool(_check_contents, received)
+        if not accepted:
+            if not rejected:
+                raise InvalidRequestError("files: no file in the request")
+            too_large = all("RAG_MAX_FILE_MB" in r.error for r in rejected)
+            error = PayloadTooLargeError if too_large else InvalidRequestError
+            raise error("no file accepted: " + "; ".join(r.error for r in rejected))
+        job_id = await run_in_threadpool(
+            partial(
+                jobs.create,
+                corpus=corpus,
+                path=f"upload:{upload_id}",
+                abs_path=str(folder),
+                root=str(folder),
+                source_prefix="upload/",
+                passwords=passwords,
+                origin="upload",
+                owner=principal.key_id,
+            )
+        )
+        await run_in_threadpool(dispatch.send, SCAN, ScanMsg(job_id=job_id))
+    except BaseException:
+        if job_id is None:  # no job will read it (else the retention sweep removes it)
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return JobAccepted(job_id=job_id, rejected=rejected)
 
 
-async def _save_limited(item: UploadFile, dest: Path, *, max_bytes: int, label: str) -> None:
-    written = 0
-    with dest.open("wb") as out:
-        while block := await item.read(1 << 20):
-            written += len(block)
-            if written > max_bytes:
-                out.close()
-                dest.unlink(missing_ok=True)
-                raise PayloadTooLargeError(
-                    f"{label}: over the limit RAG_MAX_FILE_MB={max_bytes / 2**20:g}"
-                )
-            out.write(block)
-    if written == 0:
-        dest.unlink(missing_ok=True)
-        raise InvalidRequestError(f"{label}: empty file")
+def _form_text(value: str, field: str) -> str:
+    try:
+        value = clean_text(value)
+    except ValueError as exc:
+        raise InvalidRequestError(f"{field}: {exc}") from None
+    if len(value) > MAX_PASSWORD_CHARS:
+        raise InvalidRequestError(f"{field}: longer than {MAX_PASSWORD_CHARS} characters")
+    return value
 
 
-def _check_content(dest: Path, *, label: str) -> None:
+def _check_contents(received: ReceivedUpload) -> tuple[list[str], list[RejectedFile]]:
+    """The saved files whose bytes are an ingestible format; the others removed and rejected."""
     from shared.parsing import ParseError, detect_format
 
-    try:
-        detect_format(dest)
-    except ParseError as exc:
-        dest.unlink(missing_ok=True)
-        raise InvalidRequestError(f"{label}: {exc}") from None
+    accepted: list[str] = []
+    rejected = list(received.rejected)
+    for original, dest in received.saved:
+        try:
+            detect_format(dest)
+            accepted.append(dest.name)
+        except ParseError as exc:
+            dest.unlink(missing_ok=True)
+            rejected.append(RejectedFile(file=original, error=f"{original}: {exc}"))
+    return accepted, rejected
 
 
 @router.get("/status/{job_id}", response_model=JobRecord, responses={**ERRORS, **NOT_FOUND})
-def status(job_id: str, principal: ReaderDep, jobs: JobsDep) -> dict[str, Any]:
+def status(job_id: JobId, principal: ReaderDep, jobs: JobsDep) -> dict[str, Any]:
     record = jobs.record(job_id)
     principal.require_job_visible(job_id=job_id, owner=record["owner"], corpus=record["corpus"])
     return record
@@ -165,7 +169,9 @@ def status(job_id: str, principal: ReaderDep, jobs: JobsDep) -> dict[str, Any]:
 def list_jobs(
     principal: ReaderDep,
     jobs: JobsDep,
-    state: Annotated[str | None, Query(description="queued, running, succeeded, ...")] = None,
+    state: Annotated[
+        str | None, Query(max_length=32, description="queued, running, succeeded, ...")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
     """The jobs the key may see: its own; a writer's corpora's; every job for an admin."""
@@ -183,7 +189,7 @@ def list_jobs(
     responses={**ERRORS, **NOT_FOUND, **CONFLICT},
 )
 def cancel(
-    job_id: str, principal: WriterDep, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep
+    job_id: JobId, principal: WriterDep, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep
 ) -> dict[str, Any]:
     record = jobs.record(job_id)
     principal.require_job_control(job_id=job_id, corpus=record["corpus"])
@@ -195,12 +201,13 @@ def cancel(
         jobs.request_cancel(job_id)
         jobs.finish(job_id, state="cancelled", message="cancelled by request")
     staging.drop_job(job_id)
+    release_upload(jobs.raw(job_id), [], state="cancelled")  # kept for a retry, for a while
     return jobs.record(job_id)
 
 
 @router.post("/retry/{job_id}", status_code=202, responses={**ERRORS, **NOT_FOUND, **CONFLICT})
 def retry(
-    job_id: str, principal: WriterDep, jobs: JobsDep, dispatch: DispatcherDep
+    job_id: JobId, principal: WriterDep, jobs: JobsDep, dispatch: DispatcherDep
 ) -> JobAccepted:
     """A new job over the same files: what succeeded is unchanged and skipped, the rest redone."""
     raw = jobs.raw(job_id)
@@ -208,7 +215,11 @@ def retry(
     if raw["state"] not in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} is still {raw['state']}: cancel it or wait")
     if not Path(raw["abs_path"]).exists():
-        raise ConflictError(f"job {job_id}: its files at {raw['path']!r} are gone")
+        kept = " (uploads are kept RAG_UPLOAD_RETENTION_H after their job)" if raw.get(
+            "origin") == "upload" else ""
+        raise ConflictError(f"job {job_id}: its files at {raw['path']!r} are gone{kept}")
+    if (folder := upload_folder(raw)) is not None:
+        touch(folder)  # its retention clock starts again
     new_id = jobs.create(
         corpus=raw["corpus"],
         path=raw["path"],
@@ -230,11 +241,12 @@ def retry(
     response_class=EventSourceResponse,
     responses={
         200: {"content": {"text/event-stream": {}}, "description": "progress events, then the end"},
+        **ERRORS,
         **NOT_FOUND,
     },
 )
 async def events(
-    job_id: str, request: Request, principal: ReaderDep, jobs: JobsDep, settings: SettingsDep
+    job_id: JobId, request: Request, principal: ReaderDep, jobs: JobsDep, settings: SettingsDep
 ) -> EventSourceResponse:
     raw = await run_in_threadpool(jobs.raw, job_id)  # 404 (or 403) before the stream opens
     principal.require_job_visible(

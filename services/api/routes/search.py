@@ -2,7 +2,8 @@
 
 A cache hit is served on the event loop in one Redis round trip (version + entry + counter
 in one script) and returned as the stored bytes (streamed: one `final` event); everything
-else runs in the thread pool, a streamed answer in a thread of its own (`streaming`).
+else runs in the thread pool, at most RAG_MAX_CONCURRENT_QUERIES at once
+(services/api/admission.py), a streamed answer in a thread of its own (`streaming`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from services.api.auth import DENIED, ReaderDep
 from services.api.cache_hits import hit_body
-from services.api.deps import AnswererDep, CacheLookupDep, RetrieverDep
+from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from services.api.streaming import STREAMED, sse_answer, sse_final
@@ -31,7 +32,11 @@ def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 async def search(
-    body: SearchRequest, principal: ReaderDep, retriever: RetrieverDep, lookup: CacheLookupDep
+    body: SearchRequest,
+    principal: ReaderDep,
+    retriever: RetrieverDep,
+    lookup: CacheLookupDep,
+    gate: QueryGateDep,
 ) -> Any:
     check_corpus_name(body.corpus)
     principal.require_corpus(body.corpus)
@@ -42,15 +47,16 @@ async def search(
         seen_version, raw = await lookup(retriever.cache, body.corpus, parts)
         if raw is not None:
             return _hit_response(raw, tier="retrieval", version=seen_version)
-    outcome = await run_in_threadpool(
-        retriever.search,
-        corpus=body.corpus,
-        query=body.query,
-        mode=body.mode,
-        top_k=body.top_k,
-        use_cache=body.use_cache,
-        seen_version=seen_version,
-    )
+    async with gate.slot():
+        outcome = await run_in_threadpool(
+            retriever.search,
+            corpus=body.corpus,
+            query=body.query,
+            mode=body.mode,
+            top_k=body.top_k,
+            use_cache=body.use_cache,
+            seen_version=seen_version,
+        )
     return {
         "results": outcome.results,
         "corpus_version": outcome.version,
@@ -60,7 +66,11 @@ async def search(
 
 @router.post("/ask", response_model=AskResponse, responses={**ERRORS, **STREAMED})
 async def ask(
-    body: AskRequest, principal: ReaderDep, answerer: AnswererDep, lookup: CacheLookupDep
+    body: AskRequest,
+    principal: ReaderDep,
+    answerer: AnswererDep,
+    lookup: CacheLookupDep,
+    gate: QueryGateDep,
 ) -> Any:
     """An answer with numbered citations; with "stream": true, as server-sent events."""
     check_corpus_name(body.corpus)
@@ -89,11 +99,12 @@ async def ask(
                 cancel=cancel,
             )
         )
-    return await run_in_threadpool(
-        answerer.ask,
-        corpus=body.corpus,
-        question=body.question,
-        top_k=body.top_k,
-        use_cache=body.use_cache,
-        seen_version=seen_version,
-    )
+    async with gate.slot():
+        return await run_in_threadpool(
+            answerer.ask,
+            corpus=body.corpus,
+            question=body.question,
+            top_k=body.top_k,
+            use_cache=body.use_cache,
+            seen_version=seen_version,
+        )

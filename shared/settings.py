@@ -549,6 +549,11 @@ class Settings(BaseSettings):
         return (self.corpus_root or Path.cwd()).resolve()
 
     @property
+    def documents_dir(self) -> Path:
+        """Uploaded PDFs kept after their upload is released, by content hash (page images)."""
+        return self.data_dir.resolve() / "documents"
+
+    @property
     def uploads_dir(self) -> Path:
         return self.data_dir.resolve() / "uploads"
 

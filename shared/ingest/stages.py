@@ -407,7 +407,9 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
     if removed:
         summary += f", {removed} removed (sync)"
-    release_upload(raw, record["files"], state="succeeded")  # before the end is announced
+    release_upload(
+        raw, record["files"], state="succeeded", keep_pages_in=res.settings.documents_dir
+    )  # before the end is announced
     jobs.finish(job_id, state="succeeded", message=summary)
     _optimize_later(res, corpus)
 

@@ -36,17 +36,42 @@ def touch(folder: Path) -> None:
         pass
 
 
-def release_upload(raw: dict[str, str], files: list[dict[str, Any]], *, state: str) -> None:
+def release_upload(
+    raw: dict[str, str],
+    files: list[dict[str, Any]],
+    *,
+    state: str,
+    keep_pages_in: Path | None = None,
+) -> None:
     """At the end of a job: delete its upload now if nothing is left to retry, else keep it
-    for RAG_UPLOAD_RETENTION_H."""
+    for RAG_UPLOAD_RETENTION_H. The PDFs among them first move to `keep_pages_in` under their
+    content hash (the document id), so their pages can still be shown with citations."""
     folder = upload_folder(raw)
     if folder is None:
         return
     done = state == "succeeded" and all(f.get("outcome") in KEPT_OUTCOMES for f in files)
     if done:
+        if keep_pages_in is not None:
+            keep_pdfs(folder, keep_pages_in)
         shutil.rmtree(folder, ignore_errors=True)
     else:
         touch(folder)
+
+
+def keep_pdfs(folder: Path, dest: Path) -> None:
+    """Move each PDF of `folder` to `dest/<sha256>.pdf` (one copy per content)."""
+    from shared.identity import file_hash
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if path.suffix.lower() != ".pdf" or not path.is_file() or path.is_symlink():
+            continue
+        try:
+            target = dest / f"{file_hash(path)}.pdf"
+            if not target.exists():
+                os.replace(path, target)
+        except OSError:
+            log.warning("could not keep %s for page images", path.name)
 
 
 def sweep_uploads(res: Resources, *, now: float | None = None) -> list[str]:

@@ -179,7 +179,12 @@ def _column_blocks(boxes: list[tuple[int, int, int, int]]) -> list[tuple[int, in
 
 
 def render_page_png(
-    path: Path, *, page: int, passage: str | None = None, scale: float = 1.5
+    path: Path,
+    *,
+    page: int,
+    passage: str | None = None,
+    scale: float = 1.5,
+    name: str | None = None,
 ) -> RenderedPage:
     """Page `page` (1-based) of the PDF at `path` as PNG bytes, `passage` highlighted if found.
 
@@ -189,22 +194,23 @@ def render_page_png(
     import pypdfium2 as pdfium
     from PIL import Image, ImageDraw
 
+    label = name or path.name  # what the user knows the file as, in messages
     with _pdfium_lock():
         try:
             pdf = pdfium.PdfDocument(str(path))
         except pdfium.PdfiumError as exc:
             if "password" in str(exc).lower():
                 raise ConflictError(
-                    f"{path.name} is encrypted: its pages cannot be rendered without the password"
+                    f"{label} is encrypted: its pages cannot be rendered without the password"
                 ) from None
             raise ConflictError(
-                f"{path.name}: pdfium cannot open it to render a page ({exc})"
+                f"{label}: pdfium cannot open it to render a page ({exc})"
             ) from None
         try:
             count = len(pdf)
             if not 1 <= page <= count:
                 raise NotFoundError(
-                    f"page {page}: {path.name} has {count} page(s), numbered from 1"
+                    f"page {page}: {label} has {count} page(s), numbered from 1"
                 )
             pdf_page = pdf[page - 1]
             try:

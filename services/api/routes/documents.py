@@ -74,7 +74,8 @@ def page_image(
         )
     path = document_file(res, entry)
     passage = text or (passage_of_chunk(res, path, entry, chunk_id) if chunk_id else None)
-    rendered = render_page_png(path, page=page, passage=passage, scale=scale)
+    label = Path(entry.sources[0]).name if entry.sources else path.name
+    rendered = render_page_png(path, page=page, passage=passage, scale=scale, name=label)
     return Response(
         content=rendered.png,
         media_type="image/png",
@@ -97,6 +98,9 @@ def document_file(res: Resources, entry: DocumentEntry) -> Path:
             candidates = [(folder / name, uploads) for folder in folders if folder.is_dir()]
         else:
             candidates = [(root / source, root)]
+        if source.startswith(UPLOAD_PREFIX):  # a released upload keeps its PDFs by hash
+            kept = res.settings.documents_dir
+            candidates.append((kept / f"{entry.doc_id}.pdf", kept))
         for candidate, base in candidates:
             if _is_the_file(candidate, base=base, doc_id=entry.doc_id):
                 return candidate.resolve()

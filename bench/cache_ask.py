@@ -15,7 +15,11 @@ being one uvicorn worker (uvloop + httptools, as `rag serve` runs it):
 Latency percentiles are parsed from wrk's `--latency` distribution (50/75/90/99%), and p95/p99.9
 come from the script's `done()` hook (same histogram). Without wrk, an asyncio httpx load
 generator stands in, and the JSON says so.
-Targets (issue 5): cached p50 <= 1 ms, cold/cached p50 >= 50, cached >= 3,000 requests/s.
+Also cached /search (the retrieval tier) over the same sweep; FastAPI's bare floor (one route,
+the same request model, one Redis GET: bench/fastapi_floor.py); and cached /ask with auth on
+and a per-key rate limit (a second API process on the same Redis serving the same entries).
+Targets (issues 5, 14): cached p50 <= 1 ms and p99 <= 2 ms, cold/cached p50 >= 50, cached /ask
+and /search >= 5,000 requests/s on one uvicorn worker.
 """
 
 from __future__ import annotations
@@ -156,10 +160,13 @@ def run_wrk(
     duration_s: float,
     stop_after: int = 0,
     timeout_s: float = 30,
+    path: str = "/ask",
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "ask.lua"
-        script.write_text(lua_script(bodies, stop_after=stop_after))
+        extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in (headers or {}).items())
+        script.write_text(extra + lua_script(bodies, stop_after=stop_after))
         cmd = [
             "wrk",
             "-t1",
@@ -169,7 +176,7 @@ def run_wrk(
             f"--timeout={round(timeout_s)}s",
             "-s",
             str(script),
-            f"{url}/ask",
+            f"{url}{path}",
         ]
         load_before = loadavg()
         proc = subprocess.run(
@@ -192,7 +199,14 @@ def run_wrk(
 
 
 async def _python_load(
-    url: str, bodies: list[str], *, connections: int, duration_s: float, stop_after: int
+    url: str,
+    bodies: list[str],
+    *,
+    connections: int,
+    duration_s: float,
+    stop_after: int,
+    path: str = "/ask",
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     samples: list[float] = []
     bad = 0
@@ -208,7 +222,8 @@ async def _python_load(
                 counter += 1
                 t0 = time.perf_counter()
                 resp = await client.post(
-                    "/ask", content=body, headers={"Content-Type": "application/json"}
+                    path, content=body,
+                    headers={"Content-Type": "application/json", **(headers or {})},
                 )
                 samples.append(time.perf_counter() - t0)
                 bad += resp.status_code >= 400
@@ -228,11 +243,19 @@ async def _python_load(
 
 
 def run_python(
-    url: str, bodies: list[str], *, connections: int, duration_s: float, stop_after: int = 0
+    url: str,
+    bodies: list[str],
+    *,
+    connections: int,
+    duration_s: float,
+    stop_after: int = 0,
+    path: str = "/ask",
+    headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     return asyncio.run(
         _python_load(
-            url, bodies, connections=connections, duration_s=duration_s, stop_after=stop_after
+            url, bodies, connections=connections, duration_s=duration_s, stop_after=stop_after,
+            path=path, headers=headers,
         )
     )
 
@@ -302,6 +325,12 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         sweep.append(r)
     stats1 = _answer_stats(client)
     sent = cached_lat["requests"] + sum(r["requests"] for r in sweep)
+    connections = [8, 32] if quick else [4, 16, 32]
+    search_body = [json.dumps({"query": cached_q, "corpus": corpus, "top_k": 10})]
+    client.post("/search", json=json.loads(search_body[0]))  # warm the retrieval tier
+    search_sweep = _sweep(load, dep.url, search_body, connections, secs, path="/search")
+    floor_sweep, auth_sweep = _floor_and_auth(dep, load, cached_body, connections, secs,
+                                              corpus=corpus, question=cached_q)
     hits = stats1["hits"] - stats0["hits"]
     misses = stats1["misses"] - stats0["misses"]
     best = max([cached_lat, *sweep], key=lambda r: r["requests_per_s"])
@@ -324,6 +353,14 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         "cached_throughput_sweep": sweep,
         "cached_best_requests_per_s": best["requests_per_s"],
         "cached_best_connections": best["connections"],
+        "cached_search_sweep": search_sweep,
+        "cached_search_best_requests_per_s": max(r["requests_per_s"] for r in search_sweep),
+        "fastapi_floor_sweep": floor_sweep,
+        "fastapi_floor_best_requests_per_s": max(r["requests_per_s"] for r in floor_sweep),
+        "cached_ask_auth_on_sweep": auth_sweep,
+        "cached_ask_auth_on_best_requests_per_s": max(
+            (r["requests_per_s"] for r in auth_sweep), default=None
+        ),
         "cached_answer_tier": {
             "requests_sent": sent,
             "answer_hits": hits,
@@ -334,9 +371,90 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         "targets": {
             "cached_p50_ms": target(cached_lat.get("p50_ms"), op="<=", bound=1),
             "cold_over_cached_p50": target(ratio, op=">=", bound=50),
-            "cached_requests_per_s": target(best["requests_per_s"], op=">=", bound=3000),
+            "cached_requests_per_s": target(best["requests_per_s"], op=">=", bound=5000),
+            "cached_p99_ms": target(cached_lat.get("p99_ms"), op="<=", bound=2),
+            "cached_search_requests_per_s": target(
+                max(r["requests_per_s"] for r in search_sweep), op=">=", bound=5000
+            ),
         },
     }
+
+
+def _sweep(load: Any, url: str, bodies: list[str], connections: list[int], secs: float,
+           **kw: Any) -> list[dict[str, Any]]:
+    out = []
+    for c in connections:
+        r = load(url, bodies, connections=c, duration_s=secs, **kw)
+        r.pop("raw_output", None)
+        log(f"  {kw.get('path', '/ask')} at {c} connections: {r['requests_per_s']} req/s, "
+            f"p50 {r['p50_ms']} ms, p99 {r['p99_ms']} ms")
+        out.append(r)
+    return out
+
+
+def _floor_and_auth(
+    dep: Deployment, load: Any, cached_body: list[str], connections: list[int], secs: float,
+    *, corpus: str, question: str,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """FastAPI's bare floor (one route, one Redis GET) and the service's cached /ask with auth
+    and a per-key rate limit on: a second API process on the same Redis serves the same hits."""
+    import os
+
+    from services.stack.live import LiveService, free_port
+
+    live = dep.live
+    port = free_port()
+    prefix = live.env["RAG_KEY_PREFIX"]
+    import redis as redis_sync
+
+    r = redis_sync.Redis.from_url(live.env["RAG_REDIS_URL"])
+    key = next(iter(r.scan_iter(match=f"{prefix}:cache:answers:*", count=1000)), b"").decode()
+    floor = subprocess.Popen(
+        [sys.executable, "-m", "bench.fastapi_floor", "--port", str(port),
+         "--redis", live.env["RAG_REDIS_URL"], "--key", key],
+        cwd=Path(__file__).resolve().parents[1], env=os.environ.copy(),
+    )
+    try:
+        _wait_up(f"http://127.0.0.1:{port}/docs")
+        log("FastAPI bare floor (one route, one Redis GET):")
+        floor_sweep = _sweep(load, f"http://127.0.0.1:{port}", cached_body, connections, secs)
+    finally:
+        floor.terminate()
+        floor.wait(timeout=20)
+    admin = "bench-admin-key-0123456789abcdef"
+    replica = LiveService(
+        redis_url=live.env["RAG_REDIS_URL"],
+        data_dir=live.data_dir.parent / "replica-auth",
+        corpus_root=Path(live.env["RAG_CORPUS_ROOT"]),
+        workers=0,
+        key_prefix=prefix,
+        env={"RAG_CONSUME_INDEX": "false", "RAG_AUTH": "on", "RAG_ADMIN_KEY": admin,
+             "RAG_RATE_LIMIT_PER_S": "1000000", "RAG_RATE_LIMIT_BURST": "1000000"},
+    )
+    try:
+        replica.start()
+        headers = {"Authorization": f"Bearer {admin}"}
+        check = httpx.post(f"{replica.url}/ask", content=cached_body[0], headers={
+            **headers, "Content-Type": "application/json"}, timeout=60).json()
+        if not check.get("cache_info", {}).get("answer_hit"):
+            raise RuntimeError(f"the auth-on replica did not serve a hit: {check}")
+        log("cached /ask with auth on and a per-key rate limit (second API process):")
+        auth_sweep = _sweep(load, replica.url, cached_body, connections, secs, headers=headers)
+    finally:
+        replica.stop()
+    return floor_sweep, auth_sweep
+
+
+def _wait_up(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} did not come up")
 
 
 def summary_lines(r: dict[str, Any]) -> str:

@@ -59,9 +59,9 @@ QUICK_PAPERS = 4
 def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
     """The pipeline's chunk texts and embed batches for `pdfs` (settings defaults)."""
     from shared.chunking import Chunker
-    from shared.vectors.embedding import default_model_path
     from shared.parsing import parse_file
     from shared.settings import Settings
+    from shared.vectors.embedding import default_model_path
 
     s = Settings()
     chunker = Chunker.from_model_path(

@@ -63,8 +63,8 @@ class CorpusChunk:
 def corpus_chunks(data: Path, *, max_tokens: int, overlap_tokens: int) -> list[CorpusChunk]:
     """Every chunk of corpus.jsonl, as the parse stage makes them."""
     from shared.chunking import Chunker
-    from shared.vectors.embedding import default_model_path
     from shared.parsing import iter_jsonl
+    from shared.vectors.embedding import default_model_path
 
     chunker = Chunker.from_model_path(
         default_model_path(), max_tokens=max_tokens, overlap_tokens=overlap_tokens

@@ -9,6 +9,7 @@
                                       (retryable; Retry-After)
 
 Parse errors of single files live in `shared.parsing.errors`: they fail one file, not a request.
+Refusals of access (401, 403, 429) live in `shared.auth.errors`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,10 @@ class RagError(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+    def headers(self) -> dict[str, str]:
+        """HTTP headers the API sends with this error (e.g. Retry-After)."""
+        return {}
 
 
 class InvalidRequestError(RagError):
@@ -56,3 +61,6 @@ class ServiceUnavailableError(RagError):
     def __init__(self, detail: str, *, retry_after_s: float = 5) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, round(self.retry_after_s)))}

@@ -81,6 +81,19 @@ class Keys:
     def flight(self, key: str) -> str:
         return f"{self.prefix}:flight:{key}"
 
+    # API keys and rate limits
+    def api_key(self, key_id: str) -> str:
+        return f"{self.prefix}:apikey:{key_id}"
+
+    def api_keys(self) -> str:
+        return f"{self.prefix}:apikeys"
+
+    def api_keys_version(self) -> str:
+        return f"{self.prefix}:apikeys:version"
+
+    def rate_bucket(self, key_id: str) -> str:
+        return f"{self.prefix}:ratelimit:{key_id}"
+
     # workers
     def worker_heartbeat(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"
@@ -99,3 +112,6 @@ class Keys:
     # the Celery broker's own keys (kombu's Redis transport, under our global key prefix)
     def celery(self, name: str) -> str:
         return f"{self.prefix}:celery:{name}"
+    # metrics: one hash per metric, summed over every process (shared/telemetry/metrics.py)
+    def metric(self, name: str) -> str:
+        return f"{self.prefix}:metrics:{name}"

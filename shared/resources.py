@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 
 import redis
 
-from shared.state.catalog import Catalog
-from shared.state.jobs import JobStore
 from shared.keys import Keys
 from shared.settings import Settings
+from shared.state.catalog import Catalog
+from shared.state.jobs import JobStore
 
 if TYPE_CHECKING:
-    from shared.vectors.bm25 import Bm25Encoder
     from shared.cache import EmbeddingCache
     from shared.chunking import Chunker
+    from shared.vectors.bm25 import Bm25Encoder
     from shared.vectors.embedding import Embedder
     from shared.vectors.store import VectorStore
 
@@ -34,7 +34,14 @@ class Resources:
     def __init__(self, settings: Settings, *, torch_threads: int = 0) -> None:
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
+        # Two roles: the broker (queues, jobs, catalog: persistent, never evicts) and the
+        # cache tiers (LRU, disposable). One server unless RAG_CACHE_REDIS_URL says otherwise.
         self.redis = connect_redis(settings.redis_url)
+        self.cache_redis = (
+            self.redis
+            if settings.cache_redis_url == settings.redis_url
+            else connect_redis(settings.cache_redis_url)
+        )
         self.jobs = JobStore(
             self.redis,
             self.keys,
@@ -45,6 +52,9 @@ class Resources:
         self.catalog = Catalog(self.redis, self.keys)
         self._torch_threads = torch_threads
         self._lock = threading.Lock()
+        # Held by every task that writes the store and the catalog, and by a backup, which
+        # so sees the two agree (in embedded mode this process is their only writer).
+        self.store_writes = threading.Lock()
 
     @cached_property
     def embedder(self) -> Embedder:
@@ -62,7 +72,7 @@ class Resources:
         from shared.cache import EmbeddingCache
 
         return EmbeddingCache(
-            self.redis,
+            self.cache_redis,
             self.keys,
             model_id=self.embedder.model_id,
             dim=self.embedder.dim,
@@ -115,4 +125,6 @@ class Resources:
     def close(self) -> None:
         if "store" in self.__dict__:
             self.store.close()
+        if self.cache_redis is not self.redis:
+            self.cache_redis.close()
         self.redis.close()

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 log = logging.getLogger(__name__)
 
@@ -155,6 +156,11 @@ class Bm25Settings(BaseSettings):
 class CacheSettings(BaseSettings):
     model_config = _section("RAG_CACHE_")
     enabled: bool = Field(default=True, description="Serve /search and /ask from the cache.")
+    redis_url: str | None = Field(
+        default=None,
+        description="Redis of the three cache tiers (run it with an LRU policy and no "
+        "persistence). Unset: the broker, RAG_REDIS_URL.",
+    )
     embedding_ttl_s: int = Field(default=30 * 86400, ge=1, description="Embedding tier TTL.")
     retrieval_ttl_s: int = Field(default=86400, ge=1, description="Retrieval tier TTL.")
     answer_ttl_s: int = Field(default=86400, ge=1, description="Answer tier TTL.")
@@ -181,8 +187,8 @@ class LimitSettings(BaseSettings):
     upload_retention_h: float = Field(
         default=24,
         gt=0,
-        description="Hours an upload's files stay on disk after its job ends with files to "
-        "retry (failed or cancelled); a job whose files were all indexed deletes them at once.",
+        description="Hours a failed or cancelled upload's files stay on disk for a retry; "
+        "after that only files that indexed documents are made of remain.",
     )
     max_concurrent_queries: int = Field(
         default=0,
@@ -218,7 +224,6 @@ class JobSettings(BaseSettings):
         "the tasks they hold every quarter of it, so a long parse is never redelivered).",
     )
 
-
     @property
     def restore_interval_s(self) -> int:
         """How often the broker looks for tasks past the visibility timeout to put back."""
@@ -230,11 +235,190 @@ class JobSettings(BaseSettings):
         return max(1.0, self.redelivery_s / 4)
 
 
+def _comma_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class AuthSettings(BaseSettings):
+    """API keys, rate limits, CORS and trusted hosts: read by the API process (and `rag up`)."""
+
+    model_config = _section("RAG_")
+    auth: Literal["on", "off", "auto"] = Field(
+        default="auto",
+        description="API keys required: on, off, or auto (off only when the API listens on "
+        "loopback).",
+    )
+    admin_key: SecretStr | None = Field(
+        default=None,
+        description="The bootstrap admin key (any long random secret); required when auth is on.",
+    )
+    rate_limit_per_s: float = Field(
+        default=0, ge=0, description="Requests per second each key may make; 0 = no limit."
+    )
+    rate_limit_burst: int = Field(
+        default=0,
+        ge=0,
+        description="Requests a key may make at once before the rate applies; 0 = the rate "
+        "rounded up (at least 1).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Browser origins allowed to call the API, comma-separated; none by default.",
+    )
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Host headers the API answers, comma-separated (e.g. api.example.org); "
+        "* = any.",
+    )
+
+    @field_validator("auth", mode="before")
+    @classmethod
+    def _lower(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    @field_validator("admin_key", mode="before")
+    @classmethod
+    def _long_enough(cls, v: Any) -> Any:
+        text = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if text is None or text == "":
+            return None
+        if len(str(text)) < 16:
+            raise ValueError("RAG_ADMIN_KEY must be at least 16 characters: use a long random "
+                             "secret")
+        return v
+
+    @field_validator("cors_origins", "trusted_hosts", mode="before")
+    @classmethod
+    def _split(cls, v: Any) -> Any:
+        return _comma_list(v)
+
+    @property
+    def burst(self) -> int:
+        """The bucket size the rate limiter uses."""
+        return self.rate_limit_burst or max(1, math.ceil(self.rate_limit_per_s))
+
+
+GENERATORS = ("extractive", "openai", "ollama")
+
+
+class GenerationSettings(BaseSettings):
+    model_config = _section("RAG_")
+
+    generator: str = Field(
+        default="extractive",
+        description="'extractive' (no LLM: sentences of the retrieved chunks), 'openai' (any "
+        "OpenAI-compatible /chat/completions server: llama.cpp, vLLM, OpenAI) or 'ollama' "
+        "(Ollama's native /api/chat).",
+    )
+    llm_base_url: str | None = Field(
+        default=None,
+        description="OpenAI-compatible base URL, up to and including /v1 "
+        "(e.g. http://127.0.0.1:8080/v1). Required when RAG_GENERATOR=openai.",
+    )
+    llm_model: str | None = Field(
+        default=None,
+        description="Model name sent to the LLM. Required for ollama; for openai, unset sends "
+        "none, which a single-model server such as llama.cpp accepts.",
+    )
+    llm_api_key: str | None = Field(
+        default=None, description="Bearer token for the openai generator, if the server needs one."
+    )
+    ollama_url: str = Field(
+        default="http://127.0.0.1:11434", description="Ollama server URL (without /api)."
+    )
+    llm_connect_timeout_s: float = Field(
+        default=3, gt=0, le=60, description="Time to open a connection to the LLM server."
+    )
+    llm_first_token_timeout_s: float = Field(
+        default=20,
+        gt=0,
+        le=600,
+        description="Time from sending the request to the first answer text (prompt "
+        "processing included). Past it, the extractive answer is served instead.",
+    )
+    llm_total_timeout_s: float = Field(
+        default=60,
+        gt=0,
+        le=3600,
+        description="Time for the whole answer, retry included. Past it, the extractive "
+        "answer is served instead.",
+    )
+    llm_max_tokens: int = Field(
+        default=512, ge=1, le=32768, description="Most tokens the LLM may generate per answer."
+    )
+    llm_temperature: float = Field(
+        default=0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically."
+    )
+    abstain_min_score: float = Field(
+        default=0.30,
+        ge=-1,
+        le=1,
+        description="Answer only when some retrieved chunk has at least this cosine similarity "
+        "to the question (all-MiniLM-L6-v2); below it, say nothing relevant was found. "
+        "Calibrated on SciFact by bench/calibrate_abstention.py; -1 never abstains.",
+    )
+
+    @field_validator("generator")
+    @classmethod
+    def _known_generator(cls, v: str) -> str:
+        v = v.strip().lower()
+        if v not in GENERATORS:
+            raise ValueError(f"RAG_GENERATOR must be one of {', '.join(GENERATORS)}, not {v!r}")
+        return v
+
+    @field_validator("llm_base_url", "ollama_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = v.strip().rstrip("/")
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"{v!r} is not an http:// or https:// URL")
+        return v
+
+    @field_validator("llm_model", "llm_api_key")
+    @classmethod
+    def _blank_is_unset(cls, v: str | None) -> str | None:
+        return v.strip() or None if v is not None else None
+
+    @model_validator(mode="after")
+    def _generator_is_usable(self) -> GenerationSettings:
+        if self.generator == "openai" and self.llm_base_url is None:
+            raise ValueError(
+                "RAG_GENERATOR=openai needs RAG_LLM_BASE_URL (e.g. http://127.0.0.1:8080/v1)"
+            )
+        if self.generator == "ollama" and self.llm_model is None:
+            raise ValueError("RAG_GENERATOR=ollama needs RAG_LLM_MODEL (e.g. smollm2:135m)")
+        if self.llm_first_token_timeout_s > self.llm_total_timeout_s:
+            raise ValueError(
+                "RAG_LLM_FIRST_TOKEN_TIMEOUT_S must not exceed RAG_LLM_TOTAL_TIMEOUT_S"
+            )
+        return self
+
+
+class TelemetrySettings(BaseSettings):
+    model_config = _section("RAG_")
+    log_format: Literal["json", "text"] | None = Field(
+        default=None,
+        description="Log lines as 'json' (one object a line) or 'text' (for a terminal). "
+        "Unset: text when stderr is a terminal, else json.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        description="When set, GET /metrics requires 'Authorization: Bearer <token>'.",
+    )
+
+
 class ClientSettings(BaseSettings):
     """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
 
     model_config = _section("RAG_")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where clients find the API.")
+    api_key: SecretStr | None = Field(
+        default=None, description="The API key clients send (when the API has auth on)."
+    )
 
 
 class Settings(BaseSettings):
@@ -250,6 +434,7 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="API bind address (`rag serve`, `rag up`).")
     port: int = Field(default=8000, ge=0, le=65535, description="API port (`rag serve`, `rag up`).")
     workers: int = Field(default=2, ge=0, description="Worker processes `rag up` starts.")
+    ui_port: int = Field(default=8501, ge=0, le=65535, description="Web UI port (`rag up`, `rag ui`).")
     local_workers: int = Field(
         default=1,
         ge=1,
@@ -267,6 +452,7 @@ class Settings(BaseSettings):
     )
 
     client: ClientSettings = Field(default_factory=lambda: ClientSettings())
+    generation: GenerationSettings = Field(default_factory=GenerationSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
@@ -276,6 +462,8 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     jobs: JobSettings = Field(default_factory=JobSettings)
+    security: AuthSettings = Field(default_factory=AuthSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
 
     @property
     def embedded_store(self) -> bool:
@@ -302,6 +490,11 @@ class Settings(BaseSettings):
                 "or point RAG_REDIS_URL at a Redis server"
             )
         return self.redis.url
+
+    @property
+    def cache_redis_url(self) -> str:
+        """The cache tiers' Redis: RAG_CACHE_REDIS_URL, else the broker."""
+        return self.cache.redis_url or self.redis_url
 
 
 def setting_names() -> set[str]:

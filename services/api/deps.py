@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 
 from services.api.admission import QueryGate
 from services.api.context import ApiContext, CacheLookup
+from shared.auth import ApiKeyStore, Guard
 from shared.cache import CacheStats
 from shared.ingest.staging import Staging
 from shared.resources import Resources
@@ -49,7 +50,7 @@ async def get_staging(request: Request) -> Staging:
 
 async def get_cache_stats(request: Request) -> CacheStats:
     res = _ctx(request).resources
-    return CacheStats(res.redis, res.keys)
+    return CacheStats(res.cache_redis, res.keys)
 
 
 async def get_dispatcher(request: Request) -> CeleryDispatcher:
@@ -65,7 +66,16 @@ async def get_answerer(request: Request) -> Answerer:
 
 
 async def get_cache_lookup(request: Request) -> CacheLookup:
-    return _ctx(request).cache_lookup
+    # A miss the ASGI fast path (services/api/fastpath.py) already looked up and counted.
+    return _ctx(request).cache_lookup.with_prior(request.scope.get("state", {}).get("rag.lookup"))
+
+
+async def get_guard(request: Request) -> Guard:
+    return _ctx(request).guard
+
+
+async def get_key_store(request: Request) -> ApiKeyStore:
+    return _ctx(request).key_store
 
 
 async def get_query_gate(request: Request) -> QueryGate:
@@ -88,3 +98,5 @@ AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 CacheLookupDep = Annotated[CacheLookup, Depends(get_cache_lookup)]
 QueryGateDep = Annotated[QueryGate, Depends(get_query_gate)]
 ContextDep = Annotated[ApiContext, Depends(get_context)]
+GuardDep = Annotated[Guard, Depends(get_guard)]
+KeyStoreDep = Annotated[ApiKeyStore, Depends(get_key_store)]

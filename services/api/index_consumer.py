@@ -12,13 +12,15 @@ import socket
 import threading
 
 from celery import Celery
-from celery.signals import task_received
+from celery.signals import setup_logging, task_received
 
-from shared.tasks.app import make_celery
-from shared.tasks.heartbeat import Heartbeat
-from shared.tasks.leases import LeaseKeeper
-from shared.tasks.bindings import register_store_tasks
 from shared.resources import Resources
+from shared.tasks.app import make_celery
+from shared.tasks.bindings import register_store_tasks
+from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.instrument import instrument_tasks
+from shared.tasks.leases import LeaseKeeper
+from shared.telemetry.logging import ROLE, resolve_format
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,8 @@ class IndexConsumer:
         self._res = res
         self.app: Celery = make_celery(res.settings)
         register_store_tasks(self.app, lambda: res)
+        instrument_tasks()
+        setup_logging.connect(_logging_is_set_up, weak=False, dispatch_uid="rag-api-logging")
         self.name = f"api-index-{os.getpid()}"
         self._worker = self.app.Worker(
             hostname=f"{self.name}@{socket.gethostname()}",
@@ -39,9 +43,12 @@ class IndexConsumer:
             without_mingle=True,
             without_heartbeat=True,
             loglevel="INFO",
+            quiet=resolve_format(res.settings.telemetry.log_format) == "json",  # no banner
         )
         self._thread = threading.Thread(target=self._run, name="index-consumer", daemon=True)
-        self._heartbeat = Heartbeat(res.redis, res.keys, name=self.name, queues=["index"])
+        self._heartbeat = Heartbeat(
+            res.redis, res.keys, name=self.name, queues=["index"], role="api"
+        )
         self._leases = LeaseKeeper(
             res.redis,
             res.keys,
@@ -51,6 +58,7 @@ class IndexConsumer:
         )
 
     def _run(self) -> None:
+        ROLE.set("index")  # this thread's log lines
         try:
             self._worker.start()
         except Exception:  # noqa: BLE001 - log; /health shows the index queue unconsumed
@@ -75,3 +83,7 @@ class IndexConsumer:
         self._thread.join(timeout=10)
         task_received.disconnect(self._on_task)
         self._leases.stop()
+
+
+def _logging_is_set_up(**_: object) -> None:
+    """Answering Celery's setup_logging keeps it off the handlers `rag serve` installed."""

@@ -11,18 +11,33 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from services.api.admission import QueryGate
+from services.api.auth import build_guard, install_http_policy
 from services.api.context import ApiContext, CacheLookup
 from services.api.errors import install_error_handlers
+from services.api.fastpath import CacheHitFastPath
 from services.api.limits import BodyLimit
-from services.api.routes import cache, corpora, health, ingest, search, ui
-from shared.search.answerer import Answerer
-from shared.cache.tiers import LOOKUP_SCRIPT
-from shared.tasks.app import CeleryDispatcher, make_celery
-from shared.vectors.embedding import threads_for
+from services.api.observability import RequestTelemetry, flush_metrics_forever
+from services.api.routes import (
+    admin,
+    cache,
+    corpora,
+    docs_offline,
+    documents,
+    health,
+    ingest,
+    keys,
+    metrics,
+    search,
+)
+from shared.auth import check_auth_setup, follow_key_changes
 from shared.ingest.staging import Staging
 from shared.resources import Resources
+from shared.search.answerer import Answerer
 from shared.search.retriever import Retriever
 from shared.settings import Settings, warn_unknown_settings
+from shared.tasks.app import CeleryDispatcher, make_celery
+from shared.telemetry import metrics as telemetry
+from shared.vectors.embedding import threads_for
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +60,12 @@ async def _watch_stalls(res: Resources) -> None:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The app for an API bound to `settings.host` (auth `auto` decides from it). Raises
+    AuthSetupError when auth is on and RAG_ADMIN_KEY is not set."""
     settings = settings or Settings()
     warn_unknown_settings()
+    auth = check_auth_setup(settings.security, settings.host)
+    log.info("%s", auth.describe())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,26 +82,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumer.start()
         retriever = Retriever(res)
         aredis = aioredis.Redis.from_url(settings.redis_url)
+        guard, key_store = build_guard(res, aredis, enabled=auth.enabled)
+        cache_lookup = CacheLookup.connect(settings)
+        telemetry.configure(res.redis, res.keys)
         app.state.ctx = ApiContext(
             resources=res,
             celery=celery,
             dispatch=CeleryDispatcher(celery),
             retriever=retriever,
             answerer=Answerer(res, retriever),
-            cache_lookup=CacheLookup(
-                aredis.register_script(LOOKUP_SCRIPT), enabled=settings.cache.enabled
-            ),
+            cache_lookup=cache_lookup,
             staging=Staging(res.redis, res.keys),
             owns_store=settings.embedded_store,
+            guard=guard,
+            key_store=key_store,
             query_gate=QueryGate.from_settings(settings),
             aredis=aredis,
         )
         watchdog = asyncio.create_task(_watch_stalls(res))
+        key_watch = asyncio.create_task(follow_key_changes(guard.ring, key_store, aredis, res.keys))
+        flusher = asyncio.create_task(flush_metrics_forever())
         try:
             yield
         finally:
             watchdog.cancel()
+            key_watch.cancel()
+            flusher.cancel()
             await aredis.aclose()
+            await cache_lookup.aclose()
             if consumer is not None:
                 consumer.stop()
             res.close()
@@ -92,10 +119,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description="Retrieval-augmented answers over research papers, with citations.",
         lifespan=lifespan,
+        docs_url=None,  # served offline by routes/docs_offline.py
+        redoc_url=None,
     )
     install_error_handlers(app)
-    limits = settings.limits
+    app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
+    limits = settings.limits  # outside the fast path: it caps the bodies that path reads too
     app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
-    for module in (ingest, search, corpora, health, cache, ui):
+    install_http_policy(app, settings.security)
+    app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
+    for module in (
+        ingest, search, corpora, health, cache, keys, documents, docs_offline, metrics, admin
+    ):
         app.include_router(module.router)
+    app.include_router(docs_offline.root_router)
     return app

@@ -133,7 +133,9 @@ class FileError(BaseModel):
     error: str | None
 
 
-class JobRecord(BaseModel):
+class JobSummary(BaseModel):
+    """A job as listed: everything but the per-file outcomes (GET /ingest/status has them)."""
+
     job_id: str
     corpus: str
     path: str
@@ -154,7 +156,6 @@ class JobRecord(BaseModel):
     chunks_per_s: float | None
     eta_s: float | None
     errors: list[FileError]
-    files: list[FileOutcome] = Field(default_factory=list)
     workers: dict[str, int]
     sync: bool
     created_at: float
@@ -162,13 +163,20 @@ class JobRecord(BaseModel):
     finished_at: float | None
     heartbeat_at: float | None
     retry_of: str | None = None
+    owner: str | None = Field(default=None, description="Id of the API key that started it.")
     waiting_for: str | None = Field(
         default=None, description="What a running job waits for, when it is not progressing."
     )
 
 
+class JobRecord(JobSummary):
+    """A job with the outcome of each of its files."""
+
+    files: list[FileOutcome]
+
+
 class JobList(BaseModel):
-    jobs: list[JobRecord]
+    jobs: list[JobSummary]
 
 
 # ---- search and answers ---------------------------------------------------------------------
@@ -234,6 +242,34 @@ class AskResponse(BaseModel):
     cache_info: CacheInfo
 
 
+# ---- API keys -------------------------------------------------------------------------------
+
+
+class KeyCreate(BaseModel):
+    role: Literal["reader", "writer", "admin"]
+    name: str = Field(min_length=1, max_length=200, description="Who or what uses the key.")
+    corpora: list[str] | None = Field(
+        default=None, description="The only corpora the key may touch; omitted: every corpus."
+    )
+
+
+class KeyInfo(BaseModel):
+    id: str
+    name: str
+    role: str
+    corpora: list[str] | None
+    created_at: float
+    masked: str = Field(description="The key's visible prefix; the secret is never shown again.")
+
+
+class KeyCreated(KeyInfo):
+    key: str = Field(description="The key itself: shown this once, stored only as a hash.")
+
+
+class KeyList(BaseModel):
+    keys: list[KeyInfo]
+
+
 # ---- corpora, cache, health -----------------------------------------------------------------
 
 
@@ -276,8 +312,10 @@ class PurgeResponse(BaseModel):
 
 class HealthReport(BaseModel):
     status: Literal["ok", "degraded"]
-    redis: dict[str, Any]
-    store: dict[str, Any]
+    redis: dict[str, Any] | None = Field(
+        default=None, description="Internals are shown when auth is off, or to an admin key."
+    )
+    store: dict[str, Any] | None = None
     workers: dict[str, Any] | None = None
     queues: dict[str, int] | None = None
     queries: dict[str, int] | None = Field(

@@ -20,9 +20,11 @@ class ApiError(Exception):
 
 
 class ApiClient:
-    def __init__(self, base_url: str, *, timeout: float = 60.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 60.0, api_key: str | None = None) -> None:
+        """`api_key` (RAG_API_KEY) goes with every request as `Authorization: Bearer`."""
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.base_url, timeout=timeout, headers=headers)
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         try:
@@ -33,12 +35,27 @@ class ApiClient:
                 "`rag up`, or set RAG_API_URL)"
             ) from None
         if resp.status_code >= 400:
-            try:
-                body = resp.json()
-                raise ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
-            except (ValueError, AttributeError):
-                raise ApiError(resp.status_code, "error", resp.text) from None
+            raise _error(resp)
         return resp.json()
+
+    def download(self, method: str, path: str, dest: Path) -> Path:
+        """Stream a response body into `dest`, which appears whole or not at all."""
+        part = dest.with_name(dest.name + ".part")
+        try:
+            with self._http.stream(method, path, timeout=httpx.Timeout(60, read=None)) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    raise _error(resp)
+                with part.open("wb") as out:
+                    for block in resp.iter_bytes(1 << 20):
+                        out.write(block)
+        except BaseException as exc:
+            part.unlink(missing_ok=True)
+            if isinstance(exc, httpx.ConnectError):
+                raise ApiError(0, "unreachable", f"no rag-papers API at {self.base_url}") from None
+            raise
+        part.replace(dest)
+        return dest
 
     def start_ingest(self, path: str, *, corpus: str, sync: bool, passwords: list[str]) -> str:
         body = {"path": path, "corpus": corpus, "sync": sync, "passwords": passwords}
@@ -85,6 +102,18 @@ class ApiClient:
     def cache_purge(self, tier: str) -> dict[str, Any]:
         return self._call("DELETE", f"/cache/{tier}")  # type: ignore[no-any-return]
 
+    def create_key(self, *, role: str, name: str, corpora: list[str] | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"role": role, "name": name}
+        if corpora:
+            body["corpora"] = corpora
+        return self._call("POST", "/keys", json=body)  # type: ignore[no-any-return]
+
+    def keys(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/keys")["keys"]  # type: ignore[no-any-return]
+
+    def revoke_key(self, key_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/keys/{key_id}")  # type: ignore[no-any-return]
+
     def health(self) -> tuple[int, dict[str, Any]]:
         resp = self._http.get("/health")
         return resp.status_code, resp.json()
@@ -114,6 +143,23 @@ class ApiClient:
                 if time.monotonic() - down_since > reconnect_for_s:
                     raise ApiError(0, "unreachable", f"lost the API at {self.base_url}") from None
                 time.sleep(1.0)
+
+
+def client_from_env(*, timeout: float = 60.0) -> ApiClient:
+    """A client of RAG_API_URL that sends RAG_API_KEY."""
+    from shared.settings import ClientSettings
+
+    settings = ClientSettings()
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    return ApiClient(settings.api_url, timeout=timeout, api_key=key)
+
+
+def _error(resp: httpx.Response) -> ApiError:
+    try:
+        body = resp.json()
+        return ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
+    except (ValueError, AttributeError):
+        return ApiError(resp.status_code, "error", resp.text)
 
 
 def _parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, str, str]]:

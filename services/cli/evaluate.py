@@ -29,7 +29,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from services.cli.client import ApiClient, ApiError
+from services.cli.client import ApiClient, ApiError, client_from_env
 
 EVAL_MODES = ("bm25", "dense", "hybrid")
 DEFAULT_CONCURRENCY = 4
@@ -206,10 +206,9 @@ def eval_command(
 ) -> None:
     """Score retrieval on a BEIR dataset: nDCG@10, Recall@100, MRR@10 per search mode."""
     from shared.search.evaluation import DatasetError
-    from shared.settings import ClientSettings
 
     out, err = Console(), Console(stderr=True)
-    client = ApiClient(ClientSettings().api_url, timeout=120)
+    client = client_from_env(timeout=120)
     try:
         report = run_eval(client, dataset_dir, split=split, corpus=corpus, top_k=top_k,
                           concurrency=concurrency, console=err)

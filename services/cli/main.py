@@ -10,10 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from services.cli.client import ApiClient, ApiError
+from services.cli.client import ApiClient, ApiError, client_from_env
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -28,10 +29,7 @@ err = Console(stderr=True)
 
 
 def api(*, timeout: float | None = None) -> ApiClient:
-    from shared.settings import ClientSettings
-
-    client = ClientSettings()
-    return ApiClient(client.api_url) if timeout is None else ApiClient(client.api_url, timeout=timeout)
+    return client_from_env() if timeout is None else client_from_env(timeout=timeout)
 
 
 def fail(exc: ApiError) -> None:
@@ -51,8 +49,10 @@ def up(
     corpus_root: Annotated[
         Path | None, typer.Option(help="Ingest paths must lie inside [RAG_CORPUS_ROOT].")
     ] = None,
+    ui_port: Annotated[int | None, typer.Option(help="Web UI port [RAG_UI_PORT].")] = None,
+    no_ui: Annotated[bool, typer.Option("--no-ui", help="Do not start the web UI.")] = False,
 ) -> None:
-    """Start everything on embedded defaults: Redis, the store, the API and workers."""
+    """Start everything on embedded defaults: Redis, the store, the API, workers and the UI."""
     from services.cli.up import run_up
     from shared.settings import Settings, warn_unknown_settings
 
@@ -65,7 +65,23 @@ def up(
         data_dir=data_dir or settings.data_dir,
         workers=settings.workers if workers is None else workers,
         corpus_root=corpus_root or settings.corpus_root,
+        ui_port=None if no_ui else (settings.ui_port if ui_port is None else ui_port),
     ))
+
+
+@app.command()
+def ui(
+    host: Annotated[str, typer.Option(help="Bind address.")] = "127.0.0.1",
+    port: Annotated[int | None, typer.Option(help="Port [RAG_UI_PORT].")] = None,
+) -> None:
+    """Run the web UI (Streamlit) against the API at RAG_API_URL."""
+    import subprocess
+
+    from services.ui.launch import ui_command
+    from shared.settings import ClientSettings, Settings
+
+    command = ui_command(ClientSettings().api_url, port or Settings().ui_port, host=host)
+    raise typer.Exit(subprocess.call(command))
 
 
 @app.command()
@@ -77,12 +93,23 @@ def serve(
     import uvicorn
 
     from services.api.main import create_app
+    from shared.auth import AuthSetupError, decide_auth
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
-    uvicorn.run(create_app(settings), host=host or settings.host,
+    configure_logging("api", settings.telemetry.log_format)
+    settings = settings.model_copy(update={"host": host or settings.host})  # auth auto reads it
+    try:
+        app_ = create_app(settings)
+    except AuthSetupError as exc:
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    err.print(escape(decide_auth(settings.security, settings.host).describe()), soft_wrap=True)
+    uvicorn.run(app_, host=settings.host,
                 port=settings.port if port is None else port, loop="uvloop", http="httptools",
-                log_level="info", access_log=False, timeout_graceful_shutdown=10)
+                log_level="info", access_log=False, timeout_graceful_shutdown=10,
+                log_config=None)
 
 
 @app.command()
@@ -93,8 +120,10 @@ def worker(
     """Run a Celery worker process (RAG_REDIS_URL must point at Redis)."""
     from services.worker.app import run_worker
     from shared.settings import Settings
+    from shared.telemetry.logging import configure_logging
 
     settings = Settings()
+    configure_logging("worker", settings.telemetry.log_format)
     if name:
         settings = settings.model_copy(update={"worker_name": name})
     run_worker(settings=settings, name=settings.worker_name or "worker", concurrency=concurrency)
@@ -348,9 +377,12 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
         out.print(f"{name}: {n} keys removed")
 
 
-from services.cli import evaluate  # noqa: E402 - registers `rag eval` on the app above
+from services.cli import evaluate, ops  # noqa: E402 - register commands on the app above
+from services.cli import keys as keys_cli  # noqa: E402 - registers `rag keys` on the app above
 
 evaluate.register(app)
+keys_cli.register(app)
+ops.register(app)
 
 
 def main() -> None:  # pragma: no cover

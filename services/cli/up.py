@@ -3,11 +3,12 @@
 Starts an embedded Redis (Valkey) unless RAG_REDIS_URL is set, the API process (which owns
 the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). A child
 that dies is restarted, the embedded Redis too (same port, same data); Ctrl-C or SIGTERM
-stops everything this started, workers and API first, Redis last.
+stops everything this started, the API and workers first, Redis last.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -20,8 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
-console = Console(stderr=True)
+from shared.settings import TelemetrySettings
+from shared.telemetry.logging import configure_logging
+
+log = logging.getLogger("rag.up")
+console = Console(stderr=True)  # what `rag up` says to the person who started it
 _RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
 
 
@@ -133,7 +139,42 @@ class EmbeddedRedis:
             self._server.stop(timeout=15)
 
 
-def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: Path | None) -> int:
+def start_embedded_redis(data_dir: Path) -> Any:
+    """A started Valkey on `data_dir`, as `rag up` runs it (`rag restore` writes into it):
+    `.connection_url`, `.stop()`."""
+    server = EmbeddedRedis(data_dir)
+    server.start()
+    return server._server
+
+
+def announce_auth(host: str) -> bool:
+    """Say whether the API will want keys, and why; False when it could not start."""
+    from shared.auth import AuthSetupError, check_auth_setup
+    from shared.settings import AuthSettings
+
+    try:
+        decision = check_auth_setup(AuthSettings(), host)
+    except AuthSetupError as exc:
+        console.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        return False
+    colour = "green" if decision.enabled else "yellow"
+    console.print(f"[{colour}]{escape(decision.describe())}[/]", soft_wrap=True)
+    return True
+
+
+def run_up(
+    *,
+    host: str,
+    port: int,
+    data_dir: Path,
+    workers: int,
+    corpus_root: Path | None,
+    ui_port: int | None = None,
+) -> int:
+    """`ui_port` None: no web UI."""
+    if not announce_auth(host):
+        return 2
+    configure_logging("up", TelemetrySettings().log_format)
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -145,7 +186,7 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
         redis_server = EmbeddedRedis(data_dir)
         redis_server.start()
         env["RAG_REDIS_URL"] = redis_server.url
-        console.print(f"[green]embedded Redis[/] at {env['RAG_REDIS_URL']} (data in {data_dir / 'redis'})")
+        log.info("embedded Redis at %s (data in %s)", env["RAG_REDIS_URL"], data_dir / "redis")
     env["RAG_LOCAL_WORKERS"] = str(max(1, workers))
     cores = os.cpu_count() or 1
     logs = data_dir / "logs"
@@ -167,6 +208,18 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                   log=logs / f"worker{i + 1}.log")
         )
 
+    ui_url = None
+    if ui_port is not None:
+        from services.ui.launch import ui_command
+
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        api_url = f"http://{local}:{port}"
+        children.append(
+            Child("ui", ui_command(api_url, ui_port, host=host), {**env, "RAG_API_URL": api_url},
+                  log=logs / "ui.log")
+        )
+        ui_url = f"http://{local}:{ui_port}"
+
     stopping = False
 
     def request_stop(signum: int, _frame: object) -> None:
@@ -179,10 +232,12 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
         for child in children:
             child.start()
         store = env.get("RAG_QDRANT_URL") or f"embedded store in {data_dir / 'store'}"
-        console.print(
-            f"[green]rag-papers[/] API on http://{host}:{port} ({store}); {workers} worker "
-            f"processes; logs in {logs}. Ctrl-C stops everything."
+        log.info(
+            "rag-papers API on http://%s:%d (%s); %d worker processes; logs in %s. "
+            "Ctrl-C stops everything.", host, port, store, workers, logs,
         )
+        if ui_url:
+            log.info("web UI on %s", ui_url)
         while not stopping:
             now = time.monotonic()
             if redis_server is not None:
@@ -195,7 +250,7 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                     if now - child.started_at > 60:
                         child.restarts = 0  # it had been healthy: start again promptly
                     delay = _RESTART_BACKOFF_S[min(child.restarts, len(_RESTART_BACKOFF_S) - 1)]
-                    console.print(f"[yellow]{child.name} exited ({code}); restarting in {delay}s[/]")
+                    log.warning("%s exited (%s); restarting in %ss", child.name, code, delay)
                     child.next_start = now + delay
                 elif now >= child.next_start:
                     child.restarts += 1
@@ -203,15 +258,15 @@ def run_up(*, host: str, port: int, data_dir: Path, workers: int, corpus_root: P
                     child.start()
             time.sleep(0.5)
     finally:
-        # Workers, then the API, then Redis: nothing is left to lose its connection.
-        console.print("stopping...")
+        # The UI, the workers, then the API, then Redis: nothing is left to lose its connection.
+        log.info("stopping...")
         for child in reversed(children):
             child.stop()
-            console.print(f"stopped {child.name}")
+            log.info("stopped %s", child.name)
         if redis_server is not None:
             redis_server.stop()
-            console.print("stopped embedded Redis")
-        console.print("stopped")
+            log.info("stopped embedded Redis")
+        log.info("stopped")
     return 0
 
 
@@ -224,15 +279,15 @@ def _watch_redis(server: EmbeddedRedis, now: float) -> None:
         if now - server.started_at > 60:
             server.restarts = 0  # it had been healthy: start again at once
         delay = _RESTART_BACKOFF_S[min(server.restarts, len(_RESTART_BACKOFF_S) - 1)] - 1
-        console.print(
-            f"[red]embedded Redis exited ({code})[/]; restarting it on port {server.port} "
-            f"with its data in {server.data_dir}" + (f" in {delay}s" if delay else "")
+        log.warning(
+            "embedded Redis exited (%s); restarting it on port %s with its data in %s%s",
+            code, server.port, server.data_dir, f" in {delay}s" if delay else "",
         )
         server.next_start = now + delay
     if now >= server.next_start:
         server.next_start = 0.0
         try:
             server.restart()
-            console.print(f"[green]embedded Redis[/] restarted at {server.url}")
+            log.info("embedded Redis restarted at %s", server.url)
         except Exception as exc:  # noqa: BLE001 - the port may be busy for a moment: try again
-            console.print(f"[red]embedded Redis did not restart:[/] {exc}")
+            log.error("embedded Redis did not restart: %s", exc)

@@ -99,6 +99,12 @@ class LiveService:
         self.wait_healthy(timeout_s=timeout_s)
         return self
 
+    @property
+    def admin_headers(self) -> dict[str, str]:
+        """With auth on, /health shows its workers only to an admin key."""
+        key = self.env.get("RAG_ADMIN_KEY")
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
     def start_worker(self, name: str, *, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         proc = self._spawn(name, "worker", "--name", name, env={"RAG_WORKER_NAME": name, **(env or {})})
         self.workers[name] = proc
@@ -112,7 +118,7 @@ class LiveService:
             if self.api is not None and self.api.poll() is not None:
                 raise RuntimeError(f"API exited: {self.tail('api')}")
             try:
-                resp = httpx.get(f"{self.url}/health", timeout=15)
+                resp = httpx.get(f"{self.url}/health", headers=self.admin_headers, timeout=15)
                 last = resp.json()
                 live = [w for w in last.get("workers", {}).get("live", []) if "index" not in w["queues"] or "ingest" in w["queues"]]
                 if resp.status_code == 200 and len(live) >= want:

@@ -11,6 +11,7 @@ import os
 
 from celery import Celery
 from celery.signals import (
+    setup_logging,
     task_received,
     worker_process_init,
     worker_process_shutdown,
@@ -18,20 +19,24 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from shared.tasks.app import make_celery
-from shared.vectors.embedding import threads_for
 from shared.keys import Keys
-from shared.tasks.heartbeat import Heartbeat
-from shared.tasks.leases import LeaseKeeper
-from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
 from shared.resources import Resources, connect_redis
 from shared.settings import Settings, warn_unknown_settings
+from shared.tasks.app import make_celery
+from shared.tasks.bindings import register_ingest_tasks, register_store_tasks
+from shared.tasks.heartbeat import Heartbeat
+from shared.tasks.instrument import instrument_tasks
+from shared.tasks.leases import LeaseKeeper
+from shared.telemetry import metrics
+from shared.telemetry.logging import configure_logging, resolve_format
+from shared.vectors.embedding import threads_for
 
 log = logging.getLogger(__name__)
 
 
 def worker_queues(settings: Settings) -> list[str]:
-    return ["ingest", "embed"] if settings.embedded_store else ["ingest", "embed", "index"]
+    """In priority order (see `queue_order_strategy`): commit, then embed, then parse."""
+    return ["embed", "ingest"] if settings.embedded_store else ["index", "embed", "ingest"]
 
 
 def create_app(settings: Settings | None = None) -> Celery:
@@ -50,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Celery:
         threads = threads_for(settings.local_workers, settings.embedding.threads)
         res = Resources(settings, torch_threads=threads)
         res.embedder.encode(["warm up"])  # load the model now, not in the first task
+        metrics.configure(res.redis, res.keys)
         name = settings.worker_name or f"worker-{os.getpid()}"
         state["heartbeat"] = Heartbeat(
             res.redis, res.keys, name=f"{name}:{os.getpid()}", queues=worker_queues(settings)
@@ -59,12 +65,19 @@ def create_app(settings: Settings | None = None) -> Celery:
 
     @worker_process_shutdown.connect(weak=False)
     def _shutdown_process(**_: object) -> None:
+        metrics.flush()
         hb = state.get("heartbeat")
         if isinstance(hb, Heartbeat):
             hb.stop()
         res = state.get("resources")
         if isinstance(res, Resources):
             res.close()
+
+    instrument_tasks()
+
+    @setup_logging.connect(weak=False)
+    def _our_logging(**_: object) -> None:  # answering this stops Celery configuring its own
+        configure_logging("worker", settings.telemetry.log_format)
 
     @worker_ready.connect(weak=False)
     def _start_leases(**_: object) -> None:
@@ -99,8 +112,10 @@ def create_app(settings: Settings | None = None) -> Celery:
 
 def run_worker(*, settings: Settings, name: str, concurrency: int = 1, loglevel: str = "INFO") -> None:
     app = create_app(settings)
+    quiet = ["--quiet"] if resolve_format(settings.telemetry.log_format) == "json" else []
     app.worker_main(
         [
+            *quiet,  # no banner among JSON lines
             "worker",
             f"--hostname={name}@%h",
             f"--queues={','.join(worker_queues(settings))}",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from shared.cache.tiers import CacheStats
+from shared.cache.stats import CacheStats
 from shared.identity import text_hash
 from shared.keys import Keys
 

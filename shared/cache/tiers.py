@@ -1,7 +1,10 @@
-"""Hit/miss counters, purge and stats for the cache tiers, and the JSON result tiers.
+"""The JSON result tiers (retrieval and answers), looked up in one round trip.
 
 Retrieval and answer keys embed the corpus version, so a commit makes every older entry
 unreachable at once; TTLs then reclaim them. Reads never SCAN; only stats and purge do.
+
+Every key here lives on the cache Redis (RAG_CACHE_REDIS_URL); corpus versions live on the
+broker (RAG_REDIS_URL). When both are one server a lookup is one script, else two calls.
 """
 
 from __future__ import annotations
@@ -16,68 +19,10 @@ import redis
 from shared.cache.flight import single_flight
 from shared.keys import Keys
 
-TIERS = ("embeddings", "retrieval", "answers")
-
 
 def digest(*parts: Any) -> str:
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:40]
-
-
-class CacheStats:
-    def __init__(self, client: redis.Redis, keys: Keys) -> None:
-        self._r = client
-        self._k = keys
-
-    def count(self, tier: str, *, hits: int = 0, misses: int = 0) -> None:
-        if hits or misses:
-            pipe = self._r.pipeline(transaction=False)
-            if hits:
-                pipe.hincrby(self._k.cache_stats(tier), "hits", hits)
-            if misses:
-                pipe.hincrby(self._k.cache_stats(tier), "misses", misses)
-            pipe.execute()
-
-    def tier(self, tier: str) -> dict[str, Any]:
-        keys = 0
-        size = 0
-        for key in self._r.scan_iter(match=self._k.cache_pattern(tier), count=1000):
-            keys += 1
-            size += int(self._r.memory_usage(key) or 0)
-        counters = self._r.hgetall(self._k.cache_stats(tier))
-        hits = int(counters.get(b"hits", 0))
-        misses = int(counters.get(b"misses", 0))
-        lookups = hits + misses
-        return {
-            "keys": keys,
-            "bytes": size,
-            "hits": hits,
-            "misses": misses,
-            "hit_rate": round(hits / lookups, 4) if lookups else 0.0,
-            "computed": int(counters.get(b"computed", 0)),
-        }
-
-    def all(self) -> dict[str, Any]:
-        tiers = {t: self.tier(t) for t in TIERS}
-        totals = {
-            f: sum(t[f] for t in tiers.values()) for f in ("keys", "bytes", "hits", "misses")
-        }
-        lookups = totals["hits"] + totals["misses"]
-        totals["hit_rate"] = round(totals["hits"] / lookups, 4) if lookups else 0.0
-        return {"tiers": tiers, "totals": totals}
-
-    def purge(self, tier: str) -> int:
-        removed = 0
-        batch: list[bytes] = []
-        for key in self._r.scan_iter(match=self._k.cache_pattern(tier), count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
-                removed += int(self._r.unlink(*batch))
-                batch.clear()
-        if batch:
-            removed += int(self._r.unlink(*batch))
-        self._r.delete(self._k.cache_stats(tier))
-        return removed
 
 
 # One round trip for a lookup: read the corpus version, then the entry stored under it, and
@@ -93,16 +38,40 @@ end
 return {version, value}
 """
 
+# The same without the version, read from the broker beforehand: KEYS = entry, counters.
+ENTRY_SCRIPT = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('HINCRBY', KEYS[2], 'hits', 1)
+else
+  redis.call('HINCRBY', KEYS[2], 'misses', 1)
+end
+return value
+"""
+
 
 class ResultCache:
-    """A JSON tier (retrieval or answers): entries live under the corpus version they saw."""
+    """A JSON tier (retrieval or answers): entries live under the corpus version they saw.
 
-    def __init__(self, client: redis.Redis, keys: Keys, *, tier: str, ttl_s: int) -> None:
+    `client` is the cache Redis; `versions` the broker, where corpus versions live, if it is
+    another server."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        tier: str,
+        ttl_s: int,
+        versions: redis.Redis | None = None,
+    ) -> None:
         self._r = client
         self._k = keys
         self.tier = tier
         self._ttl = ttl_s
+        self._versions = None if versions is client else versions
         self._lookup = client.register_script(LOOKUP_SCRIPT)
+        self._entry = client.register_script(ENTRY_SCRIPT)
 
     def lookup_args(self, corpus: str, *parts: Any) -> tuple[list[str], list[str]]:
         """KEYS and ARGV of LOOKUP_SCRIPT (also used by the API's async fast path)."""
@@ -111,11 +80,22 @@ class ResultCache:
             [self._k.cache(self.tier, f"{corpus}:"), digest(*parts)],
         )
 
+    def version_key(self, corpus: str) -> str:
+        """The broker key of the corpus version (for a lookup in two calls)."""
+        return self._k.corpus_version(corpus)
+
+    def entry_keys(self, corpus: str, version: int, *parts: Any) -> list[str]:
+        """KEYS of ENTRY_SCRIPT, once the version is known."""
+        return [self.key(corpus, version, *parts), self._k.cache_stats(self.tier)]
+
     def key(self, corpus: str, version: int, *parts: Any) -> str:
         return self._k.cache(self.tier, f"{corpus}:{version}:{digest(*parts)}")
 
     def lookup(self, corpus: str, *parts: Any) -> tuple[int, bytes | None]:
         """(the corpus version now, the entry cached under it or None), counting hit/miss."""
+        if self._versions is not None:
+            version = int(self._versions.get(self.version_key(corpus)) or 0)
+            return version, self._entry(keys=self.entry_keys(corpus, version, *parts))
         keys, args = self.lookup_args(corpus, *parts)
         version, value = self._lookup(keys=keys, args=args)
         return int(version), value

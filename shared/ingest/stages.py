@@ -7,7 +7,6 @@ import logging
 import math
 from pathlib import Path
 
-from shared.state.catalog import DocumentEntry
 from shared.documents import ParsedDocument
 from shared.identity import file_hash, point_id, text_hash
 from shared.ingest.payloads import (
@@ -22,10 +21,12 @@ from shared.ingest.payloads import (
     ParseMsg,
     ScanMsg,
 )
-from shared.ingest.uploads import release_upload
-from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
 from shared.ingest.sources import SourceFile, list_files, source_name, source_scope
+from shared.ingest.staging import StagedChunk, StagedDocument, StagedFile, Staging
+from shared.ingest.uploads import release_upload
 from shared.resources import Resources
+from shared.state.catalog import DocumentEntry
+from shared.telemetry.metrics import record_embedded_chunks
 from shared.vectors.store import ChunkPoint
 
 log = logging.getLogger(__name__)
@@ -79,15 +80,15 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     unchanged: int | None = None
     try:
         # Checked where it really is, and held open while read: see SourceFile.
-        with SourceFile(Path(msg.path), root=Path(raw["root"])) as source:
-            content_hash = _content_hash(source.real)
+        with SourceFile(Path(msg.path), root=Path(raw["root"])) as checked:
+            content_hash = _content_hash(checked.real)
             unchanged = _unchanged_file(res, msg, corpus, content_hash)
             if unchanged is None:
                 documents = _read(
-                    res, source.real, msg, passwords=jobs.passwords(job_id),
+                    res, checked.real, msg, passwords=jobs.passwords(job_id),
                     content_hash=content_hash,
                 )
-                source.check_unchanged()
+                checked.check_unchanged()
     except ParseError as exc:
         _file_done(res, msg, dispatch, outcome="failed", reason=str(exc), chunks=0)
         return
@@ -244,6 +245,8 @@ def _file_done(
         msg.file_no,
         {"file": file_label, "outcome": outcome, "reason": reason, "chunks": chunks},
     )
+    if new:
+        log.info("%s %s%s", file_label, outcome, f": {reason}" if reason else f" ({chunks} chunks)")
     if new and isinstance(msg, ParseMsg) and jobs.mark_parsed(msg.job_id, msg.file_no):
         jobs.add(msg.job_id, files_parsed=1)
     if new:
@@ -272,6 +275,7 @@ def embed(res: Resources, msg: EmbedMsg, dispatch: Dispatcher, *, worker: str) -
             )
             jobs.count_worker_batch(job_id, worker)
             jobs.publish(job_id)
+            record_embedded_chunks(computed=outcome.computed, cached=outcome.cached)
     n_batches = staging.n_batches(job_id, msg.file_no)
     if n_batches is None:
         return  # already indexed (a redelivered batch)

@@ -11,8 +11,8 @@ import numpy as np
 
 from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
-from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.resources import Resources
+from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.vectors.store import StoredHit
 
 Mode = Literal["hybrid", "dense", "bm25"]
@@ -39,6 +39,7 @@ class SearchOutcome:
     results: list[dict[str, Any]]
     cache_info: CacheInfo = field(default_factory=CacheInfo)
     version: int = 0
+    query_vector: np.ndarray | None = None  # when this search embedded the query
 
 
 def normalise_query(query: str) -> str:
@@ -50,7 +51,8 @@ class Retriever:
         self._res = res
         s = res.settings
         self._cache = ResultCache(
-            res.redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s
+            res.cache_redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s,
+            versions=res.redis,
         )
 
     def fusion(self) -> Fusion:
@@ -101,16 +103,27 @@ class Retriever:
                 return SearchOutcome(results=json.loads(cached), cache_info=info, version=version)
         else:
             version = self._res.catalog.version(corpus)
+        vectors: list[np.ndarray] = []
         if not use_cache:
-            results = self._search_uncached(corpus, query, mode, top_k, info, use_cache=False)
-            return SearchOutcome(results=results, cache_info=info, version=version)
+            results = self._search_uncached(
+                corpus, query, mode, top_k, info, use_cache=False, vectors=vectors
+            )
+            return SearchOutcome(
+                results=results, cache_info=info, version=version,
+                query_vector=vectors[0] if vectors else None,
+            )
         results, computed = self._cache.get_or_compute(
             self._cache.key(corpus, version, *parts),
-            lambda: self._search_uncached(corpus, query, mode, top_k, info, use_cache=True),
+            lambda: self._search_uncached(
+                corpus, query, mode, top_k, info, use_cache=True, vectors=vectors
+            ),
             timeout_s=self._res.settings.cache.flight_timeout_s,
         )
         info.retrieval_hit = not computed
-        return SearchOutcome(results=results, cache_info=info, version=version)
+        return SearchOutcome(
+            results=results, cache_info=info, version=version,
+            query_vector=vectors[0] if vectors else None,
+        )
 
     def cache_parts(self, *, mode: str, query: str, top_k: int) -> tuple[Any, ...]:
         return (mode, normalise_query(query), top_k, self.fusion_settings())
@@ -120,7 +133,15 @@ class Retriever:
         return self._cache
 
     def _search_uncached(
-        self, corpus: str, query: str, mode: str, top_k: int, info: CacheInfo, *, use_cache: bool
+        self,
+        corpus: str,
+        query: str,
+        mode: str,
+        top_k: int,
+        info: CacheInfo,
+        *,
+        use_cache: bool,
+        vectors: list[np.ndarray],
     ) -> list[dict[str, Any]]:
         store = self._res.store
         fusion = self.fusion()
@@ -129,6 +150,7 @@ class Retriever:
         sparse: list[StoredHit] = []
         if mode in ("dense", "hybrid"):
             vector = self.query_vector(query, info, use_cache=use_cache)
+            vectors.append(vector)
             dense = store.search_dense(corpus, vector.tolist(), limit=depth)
         if mode in ("bm25", "hybrid"):
             sv = self._res.bm25.encode_query(query)

@@ -8,9 +8,10 @@ rebuilt from Redis on every read, so an API restart loses nothing.
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -18,6 +19,8 @@ import redis
 from shared.errors import NotFoundError
 from shared.keys import Keys
 from shared.state.waiting import waiting_for
+
+log = logging.getLogger(__name__)
 
 TERMINAL_STATES = frozenset({"succeeded", "failed", "cancelled"})
 # A parsed file weighs as much as this many embedded chunks in the progress estimate.
@@ -78,7 +81,9 @@ class JobStore:
         sync: bool = False,
         passwords: list[str] | None = None,
         origin: str = "path",
+        owner: str = "",
     ) -> str:
+        """A queued job. `owner`: the id of the API key that asked for it (who may see it)."""
         job_id = uuid.uuid4().hex
         created = now()
         fields: dict[str, Any] = {
@@ -89,6 +94,7 @@ class JobStore:
             "root": root,
             "source_prefix": source_prefix,
             "origin": origin,
+            "owner": owner,
             "sync": int(sync),
             "state": "queued",
             "stage": "queued",
@@ -105,6 +111,7 @@ class JobStore:
             pipe.set(self._k.job_secrets(job_id), json.dumps(passwords), ex=86400)
         pipe.execute()
         self.publish(job_id)
+        log.info("job %s queued: corpus %s, %s", job_id, corpus, path)
         return job_id
 
     def raw(self, job_id: str) -> dict[str, str]:
@@ -170,6 +177,7 @@ class JobStore:
             "heartbeat_at": _float_or_none(raw.get("heartbeat_at")),
             "retry_of": raw.get("retry_of") or None,
             "waiting_for": None,
+            "owner": raw.get("owner") or None,
         }
         if raw["state"] in ("queued", "running"):
             record["waiting_for"] = waiting_for(
@@ -181,7 +189,14 @@ class JobStore:
             )
         return record
 
-    def list(self, *, state: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def list(
+        self,
+        *,
+        state: str | None = None,
+        limit: int = 50,
+        visible: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> list[dict[str, Any]]:
+        """The newest jobs first; `visible` keeps only the records it accepts (an API key's)."""
         out: list[dict[str, Any]] = []
         ids = [i.decode() for i in self._r.zrevrange(self._k.jobs_index(), 0, -1)]
         for job_id in ids:
@@ -190,12 +205,26 @@ class JobStore:
             except NotFoundError:  # expired: drop it from the index
                 self._r.zrem(self._k.jobs_index(), job_id)
                 continue
-            if state is None or rec["state"] == state:
+            if (state is None or rec["state"] == state) and (visible is None or visible(rec)):
                 rec.pop("files")
                 out.append(rec)
                 if len(out) >= limit:
                     break
         return out
+
+    def count_by_state(self) -> dict[str, int]:
+        """How many jobs are in each state (expired ones not counted), for /metrics."""
+        counts = dict.fromkeys(("queued", "running", *sorted(TERMINAL_STATES)), 0)
+        ids = self._r.zrange(self._k.jobs_index(), 0, -1)
+        if not ids:
+            return counts
+        pipe = self._r.pipeline(transaction=False)
+        for job_id in ids:
+            pipe.hget(self._k.job(job_id.decode()), "state")
+        for state in pipe.execute():
+            if state is not None:
+                counts[state.decode()] = counts.get(state.decode(), 0) + 1
+        return counts
 
     # ---- updates ---------------------------------------------------------------------------
 
@@ -271,6 +300,7 @@ class JobStore:
         )
         if state == "succeeded":
             self._raise_progress(keys=[key], args=[1.0])
+        log.info("job %s %s: %s", job_id, state, message)
         self.publish(job_id, event=state)
         self._expire(job_id)
 

@@ -32,6 +32,9 @@ def make_celery(settings: Settings) -> Celery:
         # parent kills it and forks another, forever.
         worker_proc_alive_timeout=180,
         worker_send_task_events=False,
+        # On SIGTERM a worker finishes its running task for up to this long before the
+        # broker gets it back (below compose's 90 s and Kubernetes' 120 s grace periods).
+        worker_soft_shutdown_timeout=60,
         worker_hijack_root_logger=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={
@@ -43,6 +46,9 @@ def make_celery(settings: Settings) -> Celery:
             # seconds (100 s by default): sweep often enough for the redelivery delay.
             "unacked_restore_interval": settings.jobs.restore_interval_s,
             "unacked_restore_throttle": 1,
+            # Workers take from their queues in the order given (index, embed, ingest): finish
+            # what is parsed before parsing more, so staged chunks do not pile up in Redis.
+            "queue_order_strategy": "priority",
             "global_keyprefix": f"{settings.key_prefix}:celery:",
         },
         result_backend_transport_options={"global_keyprefix": f"{settings.key_prefix}:celery:"},

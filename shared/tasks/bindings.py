@@ -2,6 +2,7 @@
 
 Tasks are thin: unpack the message, call the stage with this process's resources. Transient
 failures (Redis, the store's connection) retry with backoff; a file's own failure does not.
+Each stage runs with its job id bound, so every line it logs names the job.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 import redis
 from celery import Celery
 
-from shared.tasks.app import CeleryDispatcher
 from shared.ingest import stages
 from shared.ingest.payloads import (
     EMBED,
@@ -28,6 +28,8 @@ from shared.ingest.payloads import (
     ScanMsg,
 )
 from shared.resources import Resources
+from shared.tasks.app import CeleryDispatcher
+from shared.telemetry.logging import bind_job
 
 
 def _transient_errors() -> tuple[type[BaseException], ...]:
@@ -63,11 +65,15 @@ def register_store_tasks(app: Celery, get: ResourcesGetter) -> None:
 
     @app.task(name=INDEX, **_RETRY)
     def index_task(msg: dict[str, Any]) -> None:
-        stages.index(get(), IndexMsg(**msg), dispatch)
+        res = get()
+        with bind_job(msg["job_id"]), res.store_writes:
+            stages.index(res, IndexMsg(**msg), dispatch)
 
     @app.task(name=FINALIZE, **_RETRY)
     def finalize_task(msg: dict[str, Any]) -> None:
-        stages.finalize(get(), FinalizeMsg(**msg), dispatch)
+        res = get()
+        with bind_job(msg["job_id"]), res.store_writes:
+            stages.finalize(res, FinalizeMsg(**msg), dispatch)
 
 
 def register_ingest_tasks(app: Celery, get: ResourcesGetter, *, parse_time_limit_s: float) -> None:
@@ -76,13 +82,16 @@ def register_ingest_tasks(app: Celery, get: ResourcesGetter, *, parse_time_limit
 
     @app.task(name=SCAN, **_RETRY)
     def scan_task(msg: dict[str, Any]) -> None:
-        stages.scan(get(), ScanMsg(**msg), dispatch)
+        with bind_job(msg["job_id"]):
+            stages.scan(get(), ScanMsg(**msg), dispatch)
 
     @app.task(name=PARSE, soft_time_limit=parse_time_limit_s, **_RETRY)
     def parse_task(msg: dict[str, Any]) -> None:
-        stages.parse(get(), ParseMsg(**msg), dispatch)
+        with bind_job(msg["job_id"]):
+            stages.parse(get(), ParseMsg(**msg), dispatch)
 
     @app.task(name=EMBED, bind=True, **_RETRY)
     def embed_task(self: Any, msg: dict[str, Any]) -> None:
         worker = f"{self.request.hostname or socket.gethostname()}"
-        stages.embed(get(), EmbedMsg(**msg), dispatch, worker=worker)
+        with bind_job(msg["job_id"]):
+            stages.embed(get(), EmbedMsg(**msg), dispatch, worker=worker)

@@ -18,12 +18,15 @@ TTL_S = 20
 
 
 class Heartbeat:
-    def __init__(self, client: redis.Redis, keys: Keys, *, name: str, queues: list[str]) -> None:
+    def __init__(
+        self, client: redis.Redis, keys: Keys, *, name: str, queues: list[str], role: str = "worker"
+    ) -> None:
         self._r = client
         self._name = name
         self._key = keys.worker_heartbeat(name)
         self._registry = keys.worker_registry()
-        self._info = {"name": name, "queues": queues, "pid": os.getpid(), "host": socket.gethostname()}
+        self._info = {"name": name, "queues": queues, "pid": os.getpid(),
+                      "host": socket.gethostname(), "role": role}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{name}", daemon=True)
 

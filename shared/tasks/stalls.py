@@ -11,9 +11,9 @@ import logging
 import time
 
 from shared.ingest.uploads import release_upload
+from shared.resources import Resources
 from shared.tasks.app import ALL_QUEUES, queue_depths
 from shared.tasks.heartbeat import live_workers
-from shared.resources import Resources
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -191,6 +192,8 @@ def test_concurrent_identical_cold_asks_from_two_api_processes_compute_once(
         answers = list(pool.map(ask, urls))
     computed = api.get("/cache/stats").json()["tiers"]["answers"]["computed"] - computed_before
     assert computed == 1
+    # One answer for all 20: had both processes computed, the replica (whose store is empty)
+    # would have said "No indexed passage ..." and the owner would have cited the dance.
     assert len({a["answer"] for a in answers}) == 1
-    assert "waggle" in answers[0]["answer"] or "direction" in answers[0]["answer"]
+    assert len({json.dumps(a["citations"], sort_keys=True) for a in answers}) == 1
     assert sum(1 for a in answers if not a["cache_info"]["answer_hit"]) == 1

@@ -7,8 +7,8 @@ import uuid
 import pytest
 import redis
 
-from shared.state.catalog import Catalog, DocumentEntry
 from shared.keys import Keys
+from shared.state.catalog import Catalog, DocumentEntry
 
 
 @pytest.fixture()

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import redis
 
-from shared.state.jobs import JobStore
 from shared.keys import Keys
+from shared.state.jobs import JobStore
 from tests.support.api import corpus_summary, ingest, unique_corpus
 from tests.support.service import LiveService, wait_job
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,7 +16,6 @@ from shared.parsing import (
     parse_file,
     parse_file_with_timeout,
 )
-
 from tests.support.data import PAPERS, require  # noqa: E402
 
 EDGE = PAPERS / "edge_cases"

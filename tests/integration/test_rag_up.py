@@ -38,6 +38,13 @@ def _health(url: str) -> dict | None:
         return None
 
 
+def _get_text(url: str) -> str | None:
+    try:
+        return httpx.get(url, timeout=2).text
+    except httpx.HTTPError:
+        return None
+
+
 def _wait(predicate, timeout_s: float, what: str):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -49,7 +56,7 @@ def _wait(predicate, timeout_s: float, what: str):
 
 
 def test_rag_up_supervises_and_stops_everything(tmp_path: Path) -> None:
-    port = free_port()
+    port, ui_port = free_port(), free_port()
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
     env.update({"HF_HUB_OFFLINE": "1", "RAG_TEST_MARKER": str(tmp_path)})
@@ -57,7 +64,8 @@ def test_rag_up_supervises_and_stops_everything(tmp_path: Path) -> None:
     with stderr_path.open("wb") as stderr:
         up = subprocess.Popen(
             [sys.executable, "-m", "services.cli.main", "up", "--port", str(port),
-             "--data-dir", str(data_dir), "--workers", "1", "--corpus-root", str(tmp_path)],
+             "--data-dir", str(data_dir), "--workers", "1", "--corpus-root", str(tmp_path),
+             "--ui-port", str(ui_port)],
             env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr,
         )
     url = f"http://127.0.0.1:{port}"
@@ -71,8 +79,16 @@ def test_rag_up_supervises_and_stops_everything(tmp_path: Path) -> None:
 
         first = _wait(worker_pids, 180, "the service to be healthy")
         redis_url = re.search(r"redis://[\d.]+:\d+", stderr_path.read_text()).group(0)
+        # it says whether the API wants keys, and why
+        assert "auth off: RAG_AUTH=auto and the API listens on loopback (127.0.0.1)" in (
+            stderr_path.read_text()
+        )
         assert redis.Redis.from_url(redis_url).ping()
         assert (data_dir / "store").exists()
+        # the web UI is up too, and `rag up` printed where
+        assert f"web UI on http://127.0.0.1:{ui_port}" in " ".join(stderr_path.read_text().split())
+        _wait(lambda: _get_text(f"http://127.0.0.1:{ui_port}/_stcore/health") == "ok", 120,
+              "the web UI to answer")
 
         # the worker's main process (the pool child's parent) dies: `rag up` starts a new one
         parent = int(Path(f"/proc/{first[0]}/stat").read_text().split()[3])

@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from shared.tasks.heartbeat import Heartbeat, live_workers
 from shared.resources import Resources
 from shared.settings import RedisSettings, Settings
+from shared.tasks.heartbeat import Heartbeat, live_workers
 from shared.tasks.stalls import fail_stalled_jobs
 
 

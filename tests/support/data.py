@@ -33,3 +33,12 @@ def require(path: Path) -> Path:
     if in_ci():
         pytest.exit(missing_message(path) + "; CI=true makes this an error", returncode=3)
     pytest.skip(missing_message(path))
+
+
+def unavailable(reason: str | None) -> None:
+    """Skip (locally) or fail (CI) when something a test needs is missing; None: go on."""
+    if reason is None:
+        return
+    if in_ci():
+        pytest.fail(f"{reason}; CI=true makes this an error (`make test` installs it)")
+    pytest.skip(reason)

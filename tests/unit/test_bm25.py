@@ -16,14 +16,13 @@ import numpy as np
 import pytest
 
 import shared.vectors.bm25 as bm25_module
-from shared.vectors.bm25 import ENGLISH_STOPWORDS, Bm25Encoder, token_index
 from shared.settings import Bm25Settings
+from shared.vectors.bm25 import ENGLISH_STOPWORDS, Bm25Encoder, token_index
 from shared.vectors.store.base import ChunkPoint
 from shared.vectors.store.edge import EdgeStore
 
 REPO = Path(__file__).resolve().parents[2]
 from tests.support.data import SCIFACT, require  # noqa: E402
-
 
 # -- tokenizer -------------------------------------------------------------------------------
 

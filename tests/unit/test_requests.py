@@ -9,8 +9,8 @@ import pytest
 from services.api.routes.ingest import safe_upload_name
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name, point_id
-from shared.state.jobs import _progress_estimate
 from shared.ingest.sources import list_files, resolve_ingest_path, source_scope
+from shared.state.jobs import _progress_estimate
 
 
 @pytest.mark.parametrize(

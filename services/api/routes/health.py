@@ -1,6 +1,8 @@
-"""GET /health: Redis, the store, the workers, the queues and the query gate.
+"""GET /health (readiness: Redis, the store, the workers, the queues and the query gate) and
+GET /health/live (liveness: the process answers, whatever its dependencies). Open to probes
+without a key; with auth on, only an admin key sees more than the status.
 
-It runs on the event loop with short timeouts, never in the thread pool that cold queries
+/health runs on the event loop with short timeouts, never in the thread pool that cold queries
 fill, so it answers within a couple of seconds whatever the load: Redis through the async
 client in two round trips (no SCAN), the store through a probe thread of its own (one check
 in flight at a time), both at once.
@@ -12,10 +14,11 @@ import asyncio
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from services.api.deps import ContextDep
+from services.api.errors import ERRORS
 from services.api.schemas import HealthReport
 from shared.tasks.app import ALL_QUEUES, queue_keys
 from shared.tasks.heartbeat import parse_heartbeats
@@ -44,12 +47,22 @@ class StoreProbe:
 _probe = StoreProbe()
 
 
+@router.get("/health/live", responses={500: ERRORS[500]})
+async def live() -> dict[str, str]:
+    """Answers while the event loop runs. It checks no dependency on purpose: restarting
+    this process would not fix a Redis outage, which /health (readiness) reports."""
+    return {"status": "ok"}
+
+
 @router.get(
     "/health",
     response_model=HealthReport,
-    responses={503: {"model": HealthReport, "description": "degraded: a component is down"}},
+    responses={
+        500: ERRORS[500],
+        503: {"model": HealthReport, "description": "degraded: a component is down"},
+    },
 )
-async def health(ctx: ContextDep) -> JSONResponse:
+async def health(request: Request, ctx: ContextDep) -> JSONResponse:
     res = ctx.resources
     store_check = asyncio.ensure_future(_store(res))
     report: dict[str, Any] = {"redis": await _redis(ctx)}
@@ -65,6 +78,8 @@ async def health(ctx: ContextDep) -> JSONResponse:
         ok = ok and not missing
     report["queries"] = ctx.query_gate.stats()
     report["status"] = "ok" if ok else "degraded"
+    if not ctx.guard.shows_detail(request.headers):
+        report = {"status": report["status"]}
     return JSONResponse(report, status_code=200 if ok else 503)
 
 

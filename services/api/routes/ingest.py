@@ -9,10 +9,12 @@ from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path as PathParam, Query, Request
+from fastapi import APIRouter, Query, Request
+from fastapi import Path as PathParam
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from services.api.auth import DENIED, ReaderDep, WriterDep
 from services.api.deps import CatalogDep, DispatcherDep, JobsDep, SettingsDep, StagingDep
 from services.api.errors import CONFLICT, ERRORS, NOT_FOUND, TOO_LARGE
 from services.api.schemas import (
@@ -30,12 +32,12 @@ from shared.errors import ConflictError, InvalidRequestError, PayloadTooLargeErr
 from shared.identity import check_corpus_name
 from shared.ingest.payloads import SCAN, ScanMsg
 from shared.ingest.sources import resolve_ingest_path, source_name
-from shared.ingest.uploads import release_upload, touch, upload_folder
+from shared.ingest.uploads import mark_corpus, release_upload, touch, upload_folder
 from shared.state.jobs import TERMINAL_STATES, JobStore
 
 __all__ = ["router", "safe_upload_name"]
 
-router = APIRouter(prefix="/ingest", tags=["ingest"])
+router = APIRouter(prefix="/ingest", tags=["ingest"], responses=DENIED)
 KEEPALIVE_S = 10
 JobId = Annotated[
     str, PathParam(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The job's id.")
@@ -44,9 +46,14 @@ JobId = Annotated[
 
 @router.post("/start", status_code=202, responses=ERRORS)
 def start(
-    body: IngestStart, settings: SettingsDep, jobs: JobsDep, dispatch: DispatcherDep
+    body: IngestStart,
+    principal: WriterDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    dispatch: DispatcherDep,
 ) -> JobAccepted:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     root = settings.root
     target = resolve_ingest_path(body.path, root=root)
     job_id = jobs.create(
@@ -56,6 +63,7 @@ def start(
         root=str(root),
         sync=body.sync,
         passwords=body.passwords,
+        owner=principal.key_id,
     )
     dispatch.send(SCAN, ScanMsg(job_id=job_id))
     return JobAccepted(job_id=job_id)
@@ -69,7 +77,11 @@ def start(
     openapi_extra=UPLOAD_BODY,
 )
 async def upload(
-    request: Request, settings: SettingsDep, jobs: JobsDep, dispatch: DispatcherDep
+    request: Request,
+    principal: WriterDep,
+    settings: SettingsDep,
+    jobs: JobsDep,
+    dispatch: DispatcherDep,
 ) -> JobAccepted:
     """Multipart `files` (and `corpus`, `passwords`), streamed to disk as they arrive: a file
     over RAG_MAX_FILE_MB is rejected by name, a request over RAG_MAX_UPLOAD_MB is a 413."""
@@ -88,10 +100,12 @@ async def upload(
         )
         corpus = _form_text(received.fields.get("corpus", ["default"])[-1], "corpus")
         check_corpus_name(corpus)
+        principal.require_corpus(corpus)
         passwords = [_form_text(p, "passwords") for p in received.fields.get("passwords", [])]
         if len(passwords) > MAX_PASSWORDS:
             raise InvalidRequestError(f"passwords: more than {MAX_PASSWORDS}")
         accepted, rejected = await run_in_threadpool(_check_contents, received)
+        mark_corpus(folder, corpus)  # for the retention sweep: which catalog to ask
         if not accepted:
             if not rejected:
                 raise InvalidRequestError("files: no file in the request")
@@ -108,6 +122,7 @@ async def upload(
                 source_prefix="upload/",
                 passwords=passwords,
                 origin="upload",
+                owner=principal.key_id,
             )
         )
         await run_in_threadpool(dispatch.send, SCAN, ScanMsg(job_id=job_id))
@@ -145,19 +160,27 @@ def _check_contents(received: ReceivedUpload) -> tuple[list[str], list[RejectedF
 
 
 @router.get("/status/{job_id}", response_model=JobRecord, responses={**ERRORS, **NOT_FOUND})
-def status(job_id: JobId, jobs: JobsDep) -> dict[str, Any]:
-    return jobs.record(job_id)
+def status(job_id: JobId, principal: ReaderDep, jobs: JobsDep) -> dict[str, Any]:
+    record = jobs.record(job_id)
+    principal.require_job_visible(job_id=job_id, owner=record["owner"], corpus=record["corpus"])
+    return record
 
 
 @router.get("/list", response_model=JobList, responses=ERRORS)
 def list_jobs(
+    principal: ReaderDep,
     jobs: JobsDep,
     state: Annotated[
         str | None, Query(max_length=32, description="queued, running, succeeded, ...")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
 ) -> dict[str, Any]:
-    return {"jobs": jobs.list(state=state, limit=limit)}
+    """The jobs the key may see: its own; a writer's corpora's; every job for an admin."""
+
+    def visible(rec: dict[str, Any]) -> bool:
+        return principal.may_see_job(owner=rec["owner"], corpus=rec["corpus"])
+
+    return {"jobs": jobs.list(state=state, limit=limit, visible=visible)}
 
 
 @router.post(
@@ -167,9 +190,10 @@ def list_jobs(
     responses={**ERRORS, **NOT_FOUND, **CONFLICT},
 )
 def cancel(
-    job_id: JobId, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep
+    job_id: JobId, principal: WriterDep, jobs: JobsDep, catalog: CatalogDep, staging: StagingDep
 ) -> dict[str, Any]:
     record = jobs.record(job_id)
+    principal.require_job_control(job_id=job_id, corpus=record["corpus"])
     if record["state"] in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} already ended: {record['state']}")
     # Under the corpus lock, no file is half-committed: what is indexed now stays, the rest
@@ -183,9 +207,12 @@ def cancel(
 
 
 @router.post("/retry/{job_id}", status_code=202, responses={**ERRORS, **NOT_FOUND, **CONFLICT})
-def retry(job_id: JobId, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
+def retry(
+    job_id: JobId, principal: WriterDep, jobs: JobsDep, dispatch: DispatcherDep
+) -> JobAccepted:
     """A new job over the same files: what succeeded is unchanged and skipped, the rest redone."""
     raw = jobs.raw(job_id)
+    principal.require_job_control(job_id=job_id, corpus=raw["corpus"])
     if raw["state"] not in TERMINAL_STATES:
         raise ConflictError(f"job {job_id} is still {raw['state']}: cancel it or wait")
     if not Path(raw["abs_path"]).exists():
@@ -203,6 +230,7 @@ def retry(job_id: JobId, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
         sync=raw.get("sync") == "1",
         passwords=jobs.passwords(job_id),
         origin=raw.get("origin", "path"),
+        owner=principal.key_id,
     )
     jobs.update(new_id, retry_of=job_id)
     dispatch.send(SCAN, ScanMsg(job_id=new_id))
@@ -219,9 +247,12 @@ def retry(job_id: JobId, jobs: JobsDep, dispatch: DispatcherDep) -> JobAccepted:
     },
 )
 async def events(
-    job_id: JobId, request: Request, jobs: JobsDep, settings: SettingsDep
+    job_id: JobId, request: Request, principal: ReaderDep, jobs: JobsDep, settings: SettingsDep
 ) -> EventSourceResponse:
-    await run_in_threadpool(jobs.raw, job_id)  # 404 before the stream opens
+    raw = await run_in_threadpool(jobs.raw, job_id)  # 404 (or 403) before the stream opens
+    principal.require_job_visible(
+        job_id=job_id, owner=raw.get("owner") or None, corpus=raw["corpus"]
+    )
     last_id = request.headers.get("last-event-id", "0")
     return EventSourceResponse(
         _event_stream(jobs, settings.redis_url, job_id, last_id, request),

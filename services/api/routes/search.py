@@ -7,38 +7,37 @@ most RAG_MAX_CONCURRENT_QUERIES at once (services/api/admission.py).
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.auth import DENIED, ReaderDep
+from services.api.cache_hits import hit_body
 from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
-router = APIRouter(tags=["search"])
+router = APIRouter(tags=["search"], responses=DENIED)
 
 
 def _hit_response(raw: bytes, *, tier: str, version: int) -> Response:
-    info = {"answer_hit": tier == "answers", "retrieval_hit": tier == "retrieval",
-            "embed_hits": 0, "embed_misses": 0}
-    if tier == "retrieval":
-        body = b'{"results":' + raw + b',"corpus_version":' + str(version).encode()
-        body += b',"cache_info":' + json.dumps(info).encode() + b"}"
-    else:
-        body = raw[:-1] + b',"cache_info":' + json.dumps(info).encode() + b"}"
-    return Response(content=body, media_type="application/json")
+    return Response(content=hit_body(raw, tier=tier, version=version), media_type="application/json")
 
 
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 async def search(
-    body: SearchRequest, retriever: RetrieverDep, lookup: CacheLookupDep, gate: QueryGateDep
+    body: SearchRequest,
+    principal: ReaderDep,
+    retriever: RetrieverDep,
+    lookup: CacheLookupDep,
+    gate: QueryGateDep,
 ) -> Any:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     body.use_cache = body.use_cache and lookup.enabled
     seen_version = None
     if body.use_cache and body.query.strip():
@@ -65,9 +64,14 @@ async def search(
 
 @router.post("/ask", response_model=AskResponse, responses=ERRORS)
 async def ask(
-    body: AskRequest, answerer: AnswererDep, lookup: CacheLookupDep, gate: QueryGateDep
+    body: AskRequest,
+    principal: ReaderDep,
+    answerer: AnswererDep,
+    lookup: CacheLookupDep,
+    gate: QueryGateDep,
 ) -> Any:
     check_corpus_name(body.corpus)
+    principal.require_corpus(body.corpus)
     if not body.question.strip():
         raise InvalidRequestError("question: must not be empty")
     seen_version = None

@@ -265,6 +265,19 @@ class EdgeStore:
 
     # -- beyond the protocol --------------------------------------------------------------
 
+    def snapshot(self, dest: Path) -> None:
+        """A consistent copy of every shard at `dest` (which must not exist). Data operations
+        wait meanwhile: open shards are flushed and closed, copied, and reopen on next use."""
+        with self._lock.exclusive():
+            shards, self._shards = self._shards, {}
+            for shard in shards.values():
+                shard.flush()
+                shard.close()
+            if self._path.is_dir():
+                shutil.copytree(self._path, dest)
+            else:
+                dest.mkdir(parents=True)
+
     def optimize(self, corpus: str) -> bool:
         """Build the HNSW index and merge segments now (blocking); True if anything changed.
 

@@ -1,13 +1,14 @@
 """Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
-[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers]`.
+[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
 2. search_latency, cache_ask and load_admission: one fresh deployment with SciFact ingested
    (~11.9k chunks), shared by all three, so the corpus is embedded once.
 3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
+4. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
 any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
 cores, a few minutes with --quick.
@@ -24,7 +25,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_ask, ingest_throughput, load_admission, search_latency
+from bench import cache_ask, generation, ingest_throughput, load_admission, search_latency
 from bench.common import (
     QUICK_SCIFACT_DOCS,
     REPO,
@@ -128,10 +129,26 @@ def _admission_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _generation_figures(r: dict[str, Any]) -> dict[str, Any]:
+    s = r["streamed"]
+    return {
+        "questions": r["setup"]["questions"],
+        "max_tokens": r["setup"]["max_tokens"],
+        "first_token_p50_ms": s["first_token"]["p50_ms"] if s["first_token"] else None,
+        "total_p50_ms": s["total"]["p50_ms"],
+        "fallbacks": s["fallbacks"],
+        "uncached_p50_ms": r["uncached"]["p50_ms"],
+        "cached_p50_ms": r["cached"]["p50_ms"],
+        "uncached_over_cached_p50": r["uncached_over_cached_p50"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
-    for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers"):
+    skippable = ("ingest", "search", "cache-ask", "load-admission", "store-latency",
+                 "pdf-parsers", "generation")
+    for step in skippable:
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -221,6 +238,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_pdf_parsers:
         step("pdf_parsers", lambda: _script("pdf_parsers"), _pdf_figures)
 
+    if not args.skip_generation:
+
+        def generation_step() -> dict[str, Any]:
+            r = generation.run(quick=quick, repeats=5 if quick else 20, max_tokens=96)
+            write_result(generation.NAME, r)
+            return r
+
+        if (r := step("generation", generation_step, _generation_figures)) is not None:
+            reports["generation"] = r
+
     targets = {
         f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()
     }
@@ -249,6 +276,7 @@ def render(summary: dict[str, Any], reports: dict[str, dict[str, Any]]) -> str:
         (search_latency, "search_latency"),
         (cache_ask, "cache_ask"),
         (load_admission, "load_admission"),
+        (generation, "generation"),
     ):
         if name in reports:
             lines.append(mod.summary_lines(reports[name]))

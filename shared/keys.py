@@ -94,6 +94,13 @@ class Keys:
     def rate_bucket(self, key_id: str) -> str:
         return f"{self.prefix}:ratelimit:{key_id}"
 
+    # chat sessions: metadata (hash) and messages (list), expiring together
+    def chat_session(self, session_id: str) -> str:
+        return f"{self.prefix}:chat:{session_id}"
+
+    def chat_messages(self, session_id: str) -> str:
+        return f"{self.prefix}:chat:{session_id}:messages"
+
     # workers
     def worker_heartbeat(self, name: str) -> str:
         return f"{self.prefix}:worker:{name}"

@@ -58,14 +58,23 @@ class Resources:
 
     @cached_property
     def embedder(self) -> Embedder:
+        """The embedding backend RAG_EMBED_BACKEND names (ONNX Runtime or torch): the same
+        model identity and the same vectors either way."""
         from shared.vectors.embedding import Embedder
 
+        e = self.settings.embedding
         with self._lock:
-            return Embedder(
-                self.settings.embedding.model_path,
-                threads=self._torch_threads,
-                batch_size=self.settings.embedding.batch_size,
-            )
+            if e.backend == "onnx":
+                from shared.vectors.onnx_embedder import OnnxEmbedder
+
+                cache_dir = e.onnx_cache_dir or self.settings.data_dir.resolve() / "models"
+                return OnnxEmbedder(  # type: ignore[return-value]
+                    e.model_path,
+                    cache_dir=cache_dir,
+                    threads=self._torch_threads,
+                    batch_size=e.batch_size,
+                )
+            return Embedder(e.model_path, threads=self._torch_threads, batch_size=e.batch_size)
 
     @cached_property
     def embedding_cache(self) -> EmbeddingCache:

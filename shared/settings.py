@@ -45,6 +45,31 @@ class QdrantSettings(BaseSettings):
         description="Embedded engine: 'edge' (qdrant-edge, Rust) or 'client' "
         "(qdrant-client local mode, pure Python and slow).",
     )
+    optimize_min_chunks: int = Field(
+        default=5000,
+        ge=0,
+        description="Embedded store: after an ingestion job, build the HNSW index of a corpus "
+        "that holds at least this many chunks (in a child process; queries keep being served). "
+        "Smaller corpora stay a brute-force scan, which is as fast there.",
+    )
+    hnsw_m: int = Field(
+        default=16,
+        ge=4,
+        le=128,
+        description="Embedded (edge) store: HNSW links per point, used when `optimize` builds "
+        "the index. More links: better recall, more memory and build time.",
+    )
+    hnsw_ef_construct: int = Field(
+        default=100,
+        ge=4,
+        description="Embedded (edge) store: candidates considered while building the HNSW index.",
+    )
+    hnsw_ef: int = Field(
+        default=128,
+        ge=1,
+        description="Embedded (edge) store: candidates an HNSW dense search explores (at least "
+        "the limit asked for). Recall@10 against exact search: bench/hnsw_recall.py.",
+    )
 
     @field_validator("local_engine")
     @classmethod
@@ -62,8 +87,31 @@ class EmbeddingSettings(BaseSettings):
     )
     batch_size: int = Field(default=32, ge=1, le=1024, description="Chunks per embed task.")
     threads: int = Field(
-        default=0, ge=0, description="torch threads per process; 0 = cores / local processes."
+        default=0,
+        ge=0,
+        description="Embedding threads per process (torch or ONNX Runtime); 0 = cores / local "
+        "processes.",
     )
+    backend: str = Field(
+        default="onnx",
+        description="'onnx' (ONNX Runtime, exported once from the model's weights to "
+        "RAG_DATA_DIR/models; no torch at run time) or 'torch' (sentence-transformers). Same "
+        "vectors (cosine >= 0.999), same model id, so caches and stored vectors carry over; "
+        "ONNX is faster on CPU (bench/embed_backends.py).",
+    )
+
+    onnx_cache_dir: Path | None = Field(
+        default=None,
+        description="Where the ONNX export of the model is kept (one file per model identity, "
+        "written once, atomically). Unset: RAG_DATA_DIR/models.",
+    )
+
+    @field_validator("backend")
+    @classmethod
+    def _known_backend(cls, v: str) -> str:
+        if v not in {"onnx", "torch"}:
+            raise ValueError("RAG_EMBED_BACKEND must be 'onnx' or 'torch'")
+        return v
 
 
 class ChunkingSettings(BaseSettings):
@@ -351,6 +399,14 @@ class GenerationSettings(BaseSettings):
     llm_temperature: float = Field(
         default=0.0, ge=0, le=2, description="Sampling temperature; 0 answers deterministically."
     )
+    llm_gguf: str | None = Field(
+        default=None,
+        description="A .gguf model (or 'smollm2', the packaged SmolLM2) that `rag up` serves "
+        "with llama.cpp on loopback and points the openai generator at; as `rag up --llm`.",
+    )
+    llm_threads: int = Field(
+        default=1, ge=1, le=256, description="CPU threads of the llama.cpp server `rag up` starts."
+    )
     abstain_min_score: float = Field(
         default=0.30,
         ge=-1,
@@ -411,6 +467,22 @@ class TelemetrySettings(BaseSettings):
     )
 
 
+class ChatSettings(BaseSettings):
+    """Conversations of POST /chat, kept in Redis."""
+
+    model_config = _section("RAG_CHAT_")
+    ttl_s: int = Field(
+        default=86400, ge=60, description="A chat session expires this long after its last turn."
+    )
+    max_messages: int = Field(
+        default=100,
+        ge=2,
+        le=10000,
+        description="Messages kept per session (user and assistant each count); older ones "
+        "are dropped.",
+    )
+
+
 class ClientSettings(BaseSettings):
     """What the CLI needs to reach the API; built alone, so a client never reads the rest."""
 
@@ -464,6 +536,7 @@ class Settings(BaseSettings):
     jobs: JobSettings = Field(default_factory=JobSettings)
     security: AuthSettings = Field(default_factory=AuthSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    chat: ChatSettings = Field(default_factory=ChatSettings)
 
     @property
     def embedded_store(self) -> bool:

@@ -20,6 +20,7 @@ from services.api.observability import RequestTelemetry, flush_metrics_forever
 from services.api.routes import (
     admin,
     cache,
+    chat,
     corpora,
     docs_offline,
     documents,
@@ -129,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_http_policy(app, settings.security)
     app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
     for module in (
-        ingest, search, corpora, health, cache, keys, documents, docs_offline, metrics, admin
+        ingest, search, chat, corpora, health, cache, keys, documents, docs_offline, metrics, admin
     ):
         app.include_router(module.router)
     app.include_router(docs_offline.root_router)

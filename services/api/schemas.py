@@ -197,6 +197,11 @@ class AskRequest(BaseModel):
     corpus: CorpusName = "default"
     top_k: JsonInt = _top_k(5, 50)
     use_cache: bool = True
+    stream: bool = Field(
+        default=False,
+        description="Answer as text/event-stream: `retrieval`, `token`, `citation`, then "
+        "`final` (this response object) or `error`.",
+    )
 
 
 class CacheInfo(BaseModel):
@@ -237,9 +242,81 @@ class Citation(BaseModel):
 
 
 class AskResponse(BaseModel):
-    answer: str
-    citations: list[Citation]
+    answer: str = Field(
+        description="The answer; [n] cites source n of the retrieval (see `citations`), "
+        "and a sentence its sources do not support ends with [unsupported]."
+    )
+    citations: list[Citation] = Field(description="The cited sources, in order of first citation.")
+    generator: str = Field(description="extractive, openai or ollama (RAG_GENERATOR).")
+    model: str | None = Field(description="The LLM's model; null for the extractive answer.")
+    abstained: bool = Field(
+        description="No indexed passage was close enough to the question: nothing was generated."
+    )
+    fallback: bool = Field(
+        description="The LLM failed: this is the extractive answer. A client that streamed "
+        "tokens replaces them with this answer."
+    )
+    fallback_reason: str | None = Field(
+        description="Why: connection_refused, first_token_timeout, total_timeout, http_5xx, "
+        "http_429, stream_error or bad_response."
+    )
+    invalid_citations: int = Field(description="Citation numbers with no such source (dropped).")
+    unsupported_sentences: int = Field(
+        description="Cited sentences whose words are mostly absent from their sources."
+    )
     cache_info: CacheInfo
+
+
+# ---- chat -----------------------------------------------------------------------------------
+
+
+SessionId = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
+class ChatRequest(BaseModel):
+    model_config = STRICT
+    message: QueryText
+    corpus: CorpusName | None = Field(
+        default=None, description="Default: the session's corpus, or 'default' for a new one."
+    )
+    session_id: SessionId | None = Field(default=None, description="Omitted: a new session.")
+    top_k: JsonInt = _top_k(5, 50)
+    use_cache: bool = True
+    stream: bool = Field(default=False, description="Answer as events, as POST /ask does.")
+
+
+class ChatResponse(AskResponse):
+    session_id: str
+    rewritten_query: str | None = Field(
+        description="The standalone question searched beside the message, when the message "
+        "was a follow-up (a pronoun pointing back, or four words or fewer)."
+    )
+
+
+class ChatMessage(BaseModel):
+    role: Literal["user", "assistant"]
+    content: str
+    at: float = Field(description="Unix time the message was stored.")
+    corpus: str | None = None
+    rewritten_query: str | None = None
+    citations: list[Citation] | None = None
+    cache_info: CacheInfo | None = None
+    generator: str | None = None
+    model: str | None = None
+    abstained: bool | None = None
+    fallback: bool | None = None
+    fallback_reason: str | None = None
+    invalid_citations: int | None = None
+    unsupported_sentences: int | None = None
+
+
+class ChatSessionView(BaseModel):
+    session_id: str
+    corpus: str
+    generator: str
+    model: str | None
+    created: float
+    messages: list[ChatMessage]
 
 
 # ---- API keys -------------------------------------------------------------------------------

@@ -93,6 +93,49 @@ class ApiClient:
     def ask(self, question: str, **body: Any) -> dict[str, Any]:
         return self._call("POST", "/ask", json={"question": question, **body})  # type: ignore[no-any-return]
 
+    def stream(self, path: str, body: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event, data) of a streamed answer (POST /ask or /chat with "stream": true).
+
+        A server that answers in one piece (JSON) gives one `final` event. The read timeout
+        is generous: the server sends a heartbeat every few seconds while the model thinks.
+        """
+        try:
+            with self._http.stream(
+                "POST", path, json={**body, "stream": True}, timeout=httpx.Timeout(60, read=120)
+            ) as resp:
+                if resp.status_code >= 400:
+                    resp.read()
+                    try:
+                        error = resp.json()
+                    except ValueError:
+                        raise ApiError(resp.status_code, "error", resp.text) from None
+                    raise ApiError(
+                        resp.status_code, error.get("error", "error"), error.get("detail", "")
+                    )
+                if "text/event-stream" not in resp.headers.get("content-type", ""):
+                    resp.read()
+                    yield "final", resp.json()
+                    return
+                for _, name, data in _parse_sse(resp.iter_lines()):
+                    yield name, json.loads(data)
+        except httpx.ConnectError:
+            raise ApiError(
+                0, "unreachable", f"no rag-papers API at {self.base_url} (start it with "
+                "`rag up`, or set RAG_API_URL)"
+            ) from None
+        except httpx.TransportError as exc:
+            raise ApiError(0, "unreachable", f"the answer stream broke off: {exc}") from None
+
+    def chat_session(self, session_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/chat/{session_id}")  # type: ignore[no-any-return]
+
+    def chat_export(self, session_id: str) -> str:
+        resp = self._http.get(f"/chat/{session_id}/export")
+        if resp.status_code >= 400:
+            body = resp.json()
+            raise ApiError(resp.status_code, body.get("error", "error"), body.get("detail", ""))
+        return resp.text
+
     def corpora(self) -> list[dict[str, Any]]:
         return self._call("GET", "/corpora")["corpora"]  # type: ignore[no-any-return]
 

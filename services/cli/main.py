@@ -51,6 +51,11 @@ def up(
     ] = None,
     ui_port: Annotated[int | None, typer.Option(help="Web UI port [RAG_UI_PORT].")] = None,
     no_ui: Annotated[bool, typer.Option("--no-ui", help="Do not start the web UI.")] = False,
+    llm: Annotated[str | None, typer.Option(
+        help="Serve this .gguf model (or 'smollm2') with llama.cpp and answer with it "
+        "[RAG_LLM_GGUF].")] = None,
+    llm_threads: Annotated[int | None, typer.Option(
+        help="Threads of the llama.cpp server [RAG_LLM_THREADS].")] = None,
 ) -> None:
     """Start everything on embedded defaults: Redis, the store, the API, workers and the UI."""
     from services.cli.up import run_up
@@ -66,6 +71,8 @@ def up(
         workers=settings.workers if workers is None else workers,
         corpus_root=corpus_root or settings.corpus_root,
         ui_port=None if no_ui else (settings.ui_port if ui_port is None else ui_port),
+        llm=llm or settings.generation.llm_gguf,
+        llm_threads=llm_threads or settings.generation.llm_threads,
     ))
 
 
@@ -247,21 +254,26 @@ def ask(
     corpus: Annotated[str, typer.Option()] = "default",
     top_k: Annotated[int, typer.Option("--top-k", "-k")] = 5,
     no_cache: Annotated[bool, typer.Option("--no-cache")] = False,
+    no_stream: Annotated[bool, typer.Option("--no-stream", help="Print the answer whole.")] = False,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Ask a question; the answer cites paper and page."""
+    """Ask a question; the answer streams in and cites paper and page."""
+    from services.cli.chat import print_answer, render_stream
+
+    body = {"corpus": corpus, "top_k": top_k, "use_cache": not no_cache}
     try:
-        result = api().ask(question, corpus=corpus, top_k=top_k, use_cache=not no_cache)
+        if as_json or no_stream:
+            result = api(timeout=180).ask(question, **body)
+        else:
+            render_stream(api().stream("/ask", {"question": question, **body}))
+            return
     except ApiError as exc:
         fail(exc)
         return
     if as_json:
         out.print_json(json.dumps(result))
         return
-    out.print(result["answer"])
-    out.print()
-    for c in result["citations"]:
-        out.print(f"[{c['n']}] {c['title']} ({c['source']}), p. {c['page']}")
+    print_answer(result)
 
 
 @app.command()
@@ -377,12 +389,19 @@ def cache_purge(tier: Annotated[str, typer.Argument(help="all, embeddings, retri
         out.print(f"{name}: {n} keys removed")
 
 
-from services.cli import evaluate, ops  # noqa: E402 - register commands on the app above
+from services.cli import chat as chat_cli  # noqa: E402 - registers `rag chat` on the app above
+from services.cli import (  # noqa: E402 - register commands on the app above
+    eval_answers,  # noqa: E402 - registers `rag eval-answers`
+    evaluate,
+    ops,
+)
 from services.cli import keys as keys_cli  # noqa: E402 - registers `rag keys` on the app above
 
 evaluate.register(app)
 keys_cli.register(app)
 ops.register(app)
+chat_cli.register(app)
+eval_answers.register(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -1,9 +1,11 @@
 """`rag up`: the embedded deployment in one command, supervised.
 
 Starts an embedded Redis (Valkey) unless RAG_REDIS_URL is set, the API process (which owns
-the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). A child
-that dies is restarted, the embedded Redis too (same port, same data); Ctrl-C or SIGTERM
-stops everything this started, the API and workers first, Redis last.
+the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). With
+`--llm MODEL.gguf` (RAG_LLM_GGUF) it first starts a llama.cpp server on loopback, waits for
+its /health, and points the API's openai generator at it. A child that dies is restarted,
+the embedded Redis too (same port, same data); Ctrl-C or SIGTERM stops everything this
+started, Redis last.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +32,7 @@ from shared.telemetry.logging import configure_logging
 log = logging.getLogger("rag.up")
 console = Console(stderr=True)  # what `rag up` says to the person who started it
 _RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+LLM_READY_S = 180.0  # loading a large model from a cold disk takes a while
 
 
 @dataclass
@@ -162,6 +166,41 @@ def announce_auth(host: str) -> bool:
     return True
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def llm_child(model: str, *, threads: int, env: dict[str, str], log: Path) -> tuple[Child, str]:
+    """The llama.cpp server child for `model` (a .gguf path, or 'smollm2') on a free loopback
+    port, and its URL."""
+    port = _free_port()
+    if model != "smollm2":
+        model = str(Path(model).expanduser().resolve())
+    argv = [sys.executable, "-m", "shared.generation.llama_server", model,
+            "--port", str(port), "--threads", str(threads)]
+    return Child("llm", argv, env, log=log), f"http://127.0.0.1:{port}"
+
+
+def wait_llm_ready(child: Child, url: str, *, timeout_s: float = LLM_READY_S) -> str | None:
+    """None once the server's /health answers 200; else why it is not ready."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not child.alive():
+            code = child.proc.returncode if child.proc else None
+            return f"the llama.cpp server exited ({code}); see {child.log}"
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return None
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    return f"the llama.cpp server did not answer /health within {timeout_s:g} s; see {child.log}"
+
+
 def run_up(
     *,
     host: str,
@@ -170,11 +209,16 @@ def run_up(
     workers: int,
     corpus_root: Path | None,
     ui_port: int | None = None,
+    llm: str | None = None,
+    llm_threads: int = 1,
 ) -> int:
-    """`ui_port` None: no web UI."""
+    """`ui_port` None: no web UI; `llm`: a .gguf (or 'smollm2') served by llama.cpp."""
     if not announce_auth(host):
         return 2
     configure_logging("up", TelemetrySettings().log_format)
+    if llm and llm != "smollm2" and not Path(llm).expanduser().is_file():
+        console.print(f"[red]error:[/] no GGUF model at {escape(llm)} (--llm / RAG_LLM_GGUF)")
+        return 2
     data_dir = data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -192,11 +236,18 @@ def run_up(
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     rag = [sys.executable, "-m", "services.cli.main"]
-    children = [
-        Child("api", [*rag, "serve", "--host", host, "--port", str(port)],
-              {**env, "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(max(1, cores // 2)))},
-              log=logs / "api.log"),
-    ]
+    api_env = {**env, "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(max(1, cores // 2)))}
+    children: list[Child] = []
+    if llm:
+        child, llm_url = llm_child(llm, threads=llm_threads, env=env, log=logs / "llm.log")
+        children.append(child)
+        # The API's openai generator talks to it; if it dies, answers fall back to extractive
+        # until the supervisor has it back (same port).
+        api_env.update(RAG_GENERATOR="openai", RAG_LLM_BASE_URL=f"{llm_url}/v1")
+    children.append(
+        Child("api", [*rag, "serve", "--host", host, "--port", str(port)], api_env,
+              log=logs / "api.log")
+    )
     for i in range(workers):
         worker_env = {
             **env,
@@ -231,6 +282,13 @@ def run_up(
     try:
         for child in children:
             child.start()
+            if child.name == "llm":
+                problem = wait_llm_ready(child, llm_url)
+                if problem:
+                    console.print(f"[red]error:[/] {escape(problem)}")
+                    return 2
+                console.print(f"[green]llama.cpp server[/] ({escape(str(llm))}, {llm_threads} "
+                              f"thread(s)) at {llm_url}; answers by RAG_GENERATOR=openai")
         store = env.get("RAG_QDRANT_URL") or f"embedded store in {data_dir / 'store'}"
         log.info(
             "rag-papers API on http://%s:%d (%s); %d worker processes; logs in %s. "

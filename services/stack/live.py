@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -75,6 +76,10 @@ class LiveService:
             "RAG_KEY_PREFIX": key_prefix,
             "RAG_LOCAL_WORKERS": str(max(1, workers)),
             "RAG_EMBED_THREADS": str(max(1, cores // max(1, workers))),
+            # one ONNX export of the bundled model for every deployment this machine starts
+            "RAG_EMBED_ONNX_CACHE_DIR": os.environ.get(
+                "RAG_EMBED_ONNX_CACHE_DIR", str(Path(tempfile.gettempdir()) / "rag-onnx-models")
+            ),
             **(env or {}),
         }
         self.n_workers = workers

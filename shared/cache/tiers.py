@@ -109,14 +109,21 @@ class ResultCache:
         return raw
 
     def get_or_compute(
-        self, key: str, compute: Callable[[], Any], *, timeout_s: float
+        self,
+        key: str,
+        compute: Callable[[], Any],
+        *,
+        timeout_s: float,
+        store_if: Callable[[Any], bool] | None = None,
     ) -> tuple[Any, bool]:
         """(value, computed here): of identical concurrent misses, one computes, in any
-        process; the others wait for its entry."""
+        process; the others wait for its entry. A value `store_if` refuses is returned but
+        not cached (waiters then compute their own)."""
 
         def compute_and_store() -> Any:
             value = compute()
-            self.put(key, value)
+            if store_if is None or store_if(value):
+                self.put(key, value)
             self._r.hincrby(self._k.cache_stats(self.tier), "computed", 1)
             return value
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import threading
 from pathlib import Path
 
 from shared.documents import ParsedDocument
@@ -408,3 +409,22 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
         summary += f", {removed} removed (sync)"
     release_upload(raw, record["files"], state="succeeded")  # before the end is announced
     jobs.finish(job_id, state="succeeded", message=summary)
+    _optimize_later(res, corpus)
+
+
+def _optimize_later(res: Resources, corpus: str) -> None:
+    """Build the embedded store's HNSW index of a large corpus, in the background: the
+    store's owner keeps serving and committing meanwhile (EdgeStore.optimize)."""
+    optimize = getattr(res.store, "optimize", None)
+    if optimize is None:
+        return
+    if res.catalog.summary(corpus)["chunks"] < res.settings.qdrant.optimize_min_chunks:
+        return
+
+    def run() -> None:
+        try:
+            optimize(corpus)
+        except Exception:  # noqa: BLE001 - a failed build leaves the exact scan in place
+            log.exception("optimising corpus %s failed", corpus)
+
+    threading.Thread(target=run, name=f"optimize-{corpus}", daemon=True).start()

@@ -1,8 +1,9 @@
 """POST /search and POST /ask.
 
 A cache hit is served on the event loop in one Redis round trip (version + entry + counter
-in one script) and returned as the stored bytes; everything else runs in the thread pool, at
-most RAG_MAX_CONCURRENT_QUERIES at once (services/api/admission.py).
+in one script) and returned as the stored bytes (streamed: one `final` event); everything
+else runs in the thread pool, a streamed answer in a thread of its own (`streaming`), at most
+RAG_MAX_CONCURRENT_QUERIES at once (services/api/admission.py).
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.admission import gated, release_if_never_started
 from services.api.auth import DENIED, ReaderDep
 from services.api.cache_hits import hit_body
 from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
+from services.api.streaming import STREAMED, sse_answer, sse_final
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
@@ -62,7 +65,7 @@ async def search(
     }
 
 
-@router.post("/ask", response_model=AskResponse, responses=ERRORS)
+@router.post("/ask", response_model=AskResponse, responses={**ERRORS, **STREAMED})
 async def ask(
     body: AskRequest,
     principal: ReaderDep,
@@ -70,6 +73,7 @@ async def ask(
     lookup: CacheLookupDep,
     gate: QueryGateDep,
 ) -> Any:
+    """An answer with numbered citations; with "stream": true, as server-sent events."""
     check_corpus_name(body.corpus)
     principal.require_corpus(body.corpus)
     if not body.question.strip():
@@ -80,7 +84,28 @@ async def ask(
         parts = answerer.cache_parts(question=body.question, top_k=body.top_k)
         seen_version, raw = await lookup(answerer.cache, body.corpus, parts)
         if raw is not None:
-            return _hit_response(raw, tier="answers", version=seen_version)
+            hit = hit_body(raw, tier="answers", version=seen_version)
+            if body.stream:
+                return sse_final(hit)
+            return Response(content=hit, media_type="application/json")
+    if body.stream:
+        slot = await gate.acquire()
+        response = sse_answer(
+            gated(
+                slot,
+                lambda emit, cancel: answerer.ask(
+                    corpus=body.corpus,
+                    question=body.question,
+                    top_k=body.top_k,
+                    use_cache=body.use_cache,
+                    seen_version=seen_version,
+                    emit=emit,
+                    cancel=cancel,
+                ),
+            )
+        )
+        response.background = release_if_never_started(slot)
+        return response
     async with gate.slot():
         return await run_in_threadpool(
             answerer.ask,

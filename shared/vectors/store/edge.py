@@ -11,14 +11,22 @@ still count deleted points until the shard is reopened.
 
 Writes go to the shard's write-ahead log first, so they survive a crash without `close()`.
 Edge never optimises in the background: new points sit in plain (brute-force) segments until
-`optimize()` builds the HNSW index, which takes seconds per 10k points.
+`optimize()` builds the HNSW index (M and ef_construct from settings; ef at search time).
+`EdgeShard.optimize` holds the GIL for its whole run (tens of seconds per 10k points on 2
+cores), which would freeze every thread of the owning process, so `optimize()` runs it in a
+child process on a copy of the shard and swaps the result in (see its docstring).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+import subprocess
+import sys
 import threading
+import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +37,8 @@ import qdrant_edge as qe
 from shared.identity import CORPUS_NAME
 from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
 
+log = logging.getLogger(__name__)
+
 DENSE = "dense"
 SPARSE = "bm25"
 _CONFIG_FILE = "edge_config.json"  # written by qdrant-edge into every shard directory
@@ -36,6 +46,19 @@ _CONFIG_FILE = "edge_config.json"  # written by qdrant-edge into every shard dir
 # shard-wide statistics come from posting lists that deletes do not shrink until the segment
 # is rebuilt or reloaded, so after deleting documents they still count them (qdrant#6735).
 _LIVE_IDF = qe.SearchParams(idf=qe.IdfParams(corpus=qe.Filter()))
+# Qdrant's default: an HNSW segment is searched by brute force below 10 MB of vectors.
+_FULL_SCAN_KB = 10_000
+# Run by `optimize` in a child process, niced: index building is background work.
+_OPTIMIZE_CHILD = """
+import os, sys
+import qdrant_edge as qe
+os.nice(10)
+shard = qe.EdgeShard.load(sys.argv[1])
+changed = shard.optimize()
+shard.flush()
+shard.close()
+print("changed" if changed else "unchanged")
+"""
 
 
 class _ReadWriteLock:
@@ -93,11 +116,25 @@ def _hits(points: list[qe.ScoredPoint]) -> list[StoredHit]:
 class EdgeStore:
     """`VectorStore` on qdrant-edge shards under `path/<corpus>/`. Thread-safe."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hnsw_m: int = 16,
+        hnsw_ef_construct: int = 100,
+        hnsw_ef: int = 128,
+    ) -> None:
         self._path = Path(path)
         self._shards: dict[str, qe.EdgeShard] = {}
         self._lock = _ReadWriteLock()
         self._open_lock = threading.Lock()
+        self._hnsw = qe.HnswIndexConfig(
+            m=hnsw_m, ef_construct=hnsw_ef_construct, full_scan_threshold=_FULL_SCAN_KB
+        )
+        self._dense_params = qe.SearchParams(hnsw_ef=hnsw_ef)
+        # Bumped by every change to a corpus, so `optimize` can tell whether its copy is stale.
+        self._changes: dict[str, int] = {}
+        self._optimizing: set[str] = set()
 
     # -- shards ---------------------------------------------------------------------------
 
@@ -112,10 +149,29 @@ class EdgeStore:
         with self._open_lock:
             shard = self._shards.get(corpus)
             if shard is None and (self._dir(corpus) / _CONFIG_FILE).is_file():
-                shard = qe.EdgeShard.load(str(self._dir(corpus)))
-                self._index_doc_id(shard)
+                shard = self._load(corpus)
                 self._shards[corpus] = shard
             return shard
+
+    def _load(self, corpus: str) -> qe.EdgeShard:
+        size = self._dense_size(corpus)
+        # With the current HNSW settings, so the next `optimize` rebuilds an index built
+        # with others; without a readable size, as the shard is.
+        shard = qe.EdgeShard.load(
+            str(self._dir(corpus)), None if size is None else self._config(size)
+        )
+        self._index_doc_id(shard)
+        return shard
+
+    def _config(self, dim: int) -> qe.EdgeConfig:
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            hnsw_config=self._hnsw,
+        )
+
+    def _changed(self, corpus: str) -> None:
+        self._changes[corpus] = self._changes.get(corpus, 0) + 1
 
     def _required(self, corpus: str) -> qe.EdgeShard:
         shard = self._shard(corpus)
@@ -152,12 +208,9 @@ class EdgeStore:
                         "drop it or use the embedding model it was built with"
                     )
                 return
-            config = qe.EdgeConfig(
-                vectors={DENSE: qe.EdgeVectorParams(size=dim, distance=qe.Distance.Cosine)},
-                sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
-            )
             self._path.mkdir(parents=True, exist_ok=True)
-            shard = qe.EdgeShard.create(str(self._dir(corpus)), config)
+            shard = qe.EdgeShard.create(str(self._dir(corpus)), self._config(dim))
+            self._changed(corpus)
             self._index_doc_id(shard)
             self._shards[corpus] = shard
 
@@ -181,6 +234,7 @@ class EdgeStore:
         ]
         with self._lock.shared():
             self._required(corpus).update(qe.UpdateOperation.upsert_points(edge_points))
+            self._changed(corpus)
 
     def delete_documents(self, corpus: str, doc_ids: Sequence[str]) -> None:
         if not doc_ids:
@@ -189,10 +243,11 @@ class EdgeStore:
             shard = self._shard(corpus)
             if shard is not None:
                 shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_ids)))
+                self._changed(corpus)
 
     def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]:
         query = qe.Query.Nearest(list(vector), using=DENSE)
-        return self._search(corpus, query, limit=limit)
+        return self._search(corpus, query, limit=limit, params=self._dense_params)
 
     def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
         if not vector.indices:
@@ -244,6 +299,7 @@ class EdgeStore:
             if shard is not None:
                 shard.close()
             shutil.rmtree(directory, ignore_errors=True)
+            self._changed(corpus)
 
     def healthy(self) -> bool:
         try:
@@ -279,14 +335,83 @@ class EdgeStore:
                 dest.mkdir(parents=True)
 
     def optimize(self, corpus: str) -> bool:
-        """Build the HNSW index and merge segments now (blocking); True if anything changed.
+        """Build the HNSW index and merge segments (blocking); True if the corpus changed.
 
-        Edge has no background optimiser. Worth calling after a large ingest: until then the
-        dense search is a brute-force scan (still a few ms per 10k chunks).
+        Edge has no background optimiser: call this after an ingest job commits. Until then
+        dense search scans every vector (about 1 ms per 10k chunks, growing linearly).
+        Segments under ~10 MB of vectors (~6.5k chunks of 384 floats) stay plain.
+
+        The work happens in a child process on a copy of the shard, taken under the
+        exclusive lock (reads and writes wait for the copy only); the optimised copy then
+        replaces the shard, again under the exclusive lock. If the corpus changed meanwhile
+        the copy is stale: it is dropped and False returned, so call again after the next
+        commit. The owning process keeps serving throughout (an in-process
+        `EdgeShard.optimize` would hold the GIL for the whole build). A call while another
+        is optimising the same corpus returns False at once.
         """
-        with self._lock.shared():
-            shard = self._shard(corpus)
-            return False if shard is None else bool(shard.optimize())
+        directory = self._dir(corpus)
+        with self._open_lock:
+            if corpus in self._optimizing:
+                return False
+            self._optimizing.add(corpus)
+        try:
+            return self._optimize(corpus, directory)
+        finally:
+            with self._open_lock:
+                self._optimizing.discard(corpus)
+
+    def _optimize(self, corpus: str, directory: Path) -> bool:
+        work = self._path / f".optimize-{corpus}-{uuid.uuid4().hex[:8]}"
+        started = time.perf_counter()
+        try:
+            with self._lock.exclusive():
+                shard = self._shard(corpus)
+                if shard is None:
+                    return False
+                shard.flush()
+                seen = self._changes.get(corpus, 0)
+                shutil.copytree(directory, work)
+            copied = time.perf_counter()
+            proc = subprocess.run(
+                [sys.executable, "-c", _OPTIMIZE_CHILD, str(work)],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if proc.returncode != 0:
+                raise RuntimeError(
+                    f"optimising corpus {corpus!r} failed: {proc.stderr.strip()[-2000:]}"
+                )
+            if proc.stdout.strip() != "changed":
+                return False
+            built = time.perf_counter()
+            with self._lock.exclusive():
+                if self._changes.get(corpus, 0) != seen or not directory.is_dir():
+                    log.info("corpus %r changed while being optimised: copy dropped", corpus)
+                    return False
+                shard = self._shards.pop(corpus, None)
+                if shard is not None:
+                    shard.close()
+                retired = self._path / f".retired-{corpus}-{uuid.uuid4().hex[:8]}"
+                directory.rename(retired)
+                try:
+                    work.rename(directory)
+                except OSError:
+                    retired.rename(directory)  # keep the shard as it was
+                    raise
+                finally:
+                    self._shards[corpus] = self._load(corpus)
+            shutil.rmtree(retired, ignore_errors=True)
+            log.info(
+                "optimised corpus %r: copy %.2fs, build %.1fs, swap %.2fs",
+                corpus,
+                copied - started,
+                built - copied,
+                time.perf_counter() - built,
+            )
+            return True
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
 
     def info(self, corpus: str) -> dict[str, Any]:
         """Segment and point counts of a corpus's shard, for diagnostics."""

@@ -115,20 +115,6 @@ def _cache_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _admission_figures(r: dict[str, Any]) -> dict[str, Any]:
-    load = r["cold_load"]
-    return {
-        "chunks": r["corpus"].get("corpus_chunks"),
-        "load_generator": r["load_generator"],
-        "cold_connections": load["connections"],
-        "cold_requests": load.get("requests"),
-        "cold_non_2xx": load.get("non_2xx", load.get("statuses")),
-        "health_p99_ms": r["under_load"]["health"]["p99_ms"],
-        "cached_ask_p99_ms": r["under_load"]["cached_ask"]["p99_ms"],
-        "api_rss_growth_mib": r["api_rss_mib"]["growth"],
-    }
-
-
 def _generation_figures(r: dict[str, Any]) -> dict[str, Any]:
     s = r["streamed"]
     return {
@@ -143,12 +129,25 @@ def _generation_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _admission_figures(r: dict[str, Any]) -> dict[str, Any]:
+    load = r["cold_load"]
+    return {
+        "chunks": r["corpus"].get("corpus_chunks"),
+        "load_generator": r["load_generator"],
+        "cold_connections": load["connections"],
+        "cold_requests": load.get("requests"),
+        "cold_non_2xx": load.get("non_2xx", load.get("statuses")),
+        "health_p99_ms": r["under_load"]["health"]["p99_ms"],
+        "cached_ask_p99_ms": r["under_load"]["cached_ask"]["p99_ms"],
+        "api_rss_growth_mib": r["api_rss_mib"]["growth"],
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
-    skippable = ("ingest", "search", "cache-ask", "load-admission", "store-latency",
-                 "pdf-parsers", "generation")
-    for step in skippable:
+    for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
+                 "generation"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick

@@ -108,6 +108,10 @@ class Keys:
     def worker_pattern(self) -> str:
         return f"{self.prefix}:worker:*"
 
+    # metrics: one hash per metric, summed over every process (shared/telemetry/metrics.py)
+    def metric(self, name: str) -> str:
+        return f"{self.prefix}:metrics:{name}"
+
     def worker_registry(self) -> str:
         """Set of the names with a heartbeat key, so finding them needs no SCAN."""
         return f"{self.prefix}:workers"
@@ -119,6 +123,3 @@ class Keys:
     # the Celery broker's own keys (kombu's Redis transport, under our global key prefix)
     def celery(self, name: str) -> str:
         return f"{self.prefix}:celery:{name}"
-    # metrics: one hash per metric, summed over every process (shared/telemetry/metrics.py)
-    def metric(self, name: str) -> str:
-        return f"{self.prefix}:metrics:{name}"

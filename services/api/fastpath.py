@@ -3,8 +3,8 @@
 A pure ASGI layer: it reads the (small) JSON body, accepts only a request it understands
 exactly (the documented fields, of the documented types; no streaming), authenticates and
 rate-limits it with the same `Guard` the routes use, and looks the cache up in one Redis round
-trip. A hit is answered here. Anything else (a miss, an odd body, an auth failure) goes on to
-FastAPI with the body replayed, carrying what was already done in the request's scope state
+trip. A hit is answered here. Anything else (a miss, an odd body, an auth failure, Redis out
+of reach) goes on to FastAPI with the body replayed, carrying what was already done in the request's scope state
 (`rag.principal`, `rag.lookup`) so the route neither counts a second lookup nor takes a second
 rate-limit token. It never wraps a response, so streams pass untouched.
 """
@@ -18,6 +18,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.cache_hits import hit_body
+from services.api.errors import unavailable_component
 from shared.auth import Role
 from shared.errors import RagError
 from shared.identity import CORPUS_NAME
@@ -68,6 +69,11 @@ class CacheHitFastPath:
             scope["route"] = _Served(path)
             await _send_error(send, exc)
             return
+        except Exception as exc:
+            if unavailable_component(exc) is None:
+                raise
+            await self.app(scope, replay, send)  # the route answers 503, naming what is down
+            return
         state[PRINCIPAL] = principal
         if path == "/search":
             cache = ctx.retriever.cache
@@ -79,7 +85,13 @@ class CacheHitFastPath:
             cache = ctx.answerer.cache
             tier = "answers"
             parts = ctx.answerer.cache_parts(question=request["question"], top_k=request["top_k"])
-        version, raw = await ctx.cache_lookup(cache, request["corpus"], parts)
+        try:
+            version, raw = await ctx.cache_lookup(cache, request["corpus"], parts)
+        except Exception as exc:
+            if unavailable_component(exc) is None:
+                raise
+            await self.app(scope, replay, send)  # the route answers 503, naming what is down
+            return
         if raw is None:
             state[LOOKUP] = ((request["corpus"], parts), version)
             await self.app(scope, replay, send)

@@ -125,9 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
-    install_http_policy(app, settings.security)
-    limits = settings.limits
+    limits = settings.limits  # outside the fast path: it caps the bodies that path reads too
     app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
+    install_http_policy(app, settings.security)
     app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
     for module in (
         ingest, search, chat, corpora, health, cache, keys, documents, docs_offline, metrics, admin

@@ -270,13 +270,17 @@ class AskResponse(BaseModel):
 # ---- chat -----------------------------------------------------------------------------------
 
 
+SessionId = Annotated[str, StringConstraints(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class ChatRequest(BaseModel):
-    message: str = Field(min_length=1, max_length=4000)
-    corpus: str | None = Field(
+    model_config = STRICT
+    message: QueryText
+    corpus: CorpusName | None = Field(
         default=None, description="Default: the session's corpus, or 'default' for a new one."
     )
-    session_id: str | None = Field(default=None, description="Omitted: a new session.")
-    top_k: int = Field(default=5, ge=1, le=50)
+    session_id: SessionId | None = Field(default=None, description="Omitted: a new session.")
+    top_k: JsonInt = _top_k(5, 50)
     use_cache: bool = True
     stream: bool = Field(default=False, description="Answer as events, as POST /ask does.")
 

@@ -13,12 +13,14 @@ import asyncio
 import json
 import logging
 import threading
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
 from starlette.concurrency import run_in_threadpool
 
+from services.api.errors import unavailable_component
 from shared.errors import RagError
 from shared.search.answerer import AnswerCancelled, Emit
 
@@ -74,9 +76,17 @@ async def _events(answering: Answering) -> AsyncIterator[ServerSentEvent]:
             pass
         except RagError as exc:
             post(("error", {"error": exc.code, "detail": exc.detail}))
-        except Exception as exc:
-            log.exception("answer stream failed")
-            post(("error", {"error": "internal_error", "detail": f"{type(exc).__name__}: {exc}"}))
+        except Exception as exc:  # as the error handlers answer: no exception text
+            if component := unavailable_component(exc):
+                log.warning("%s unreachable during an answer stream: %s", component, exc)
+                post(("error", {"error": "service_unavailable",
+                                "detail": f"{component} is unreachable; try again shortly"}))
+            else:
+                error_id = uuid.uuid4().hex[:12]
+                log.error("answer stream failed, error id %s", error_id, exc_info=exc)
+                post(("error", {"error": "internal_error", "error_id": error_id,
+                                "detail": "unexpected error; the server log has the details "
+                                f"under error id {error_id}"}))
         finally:
             post(None)
 

@@ -3,9 +3,9 @@
 Starts an embedded Redis (Valkey) unless RAG_REDIS_URL is set, the API process (which owns
 the embedded store and consumes `index`), and N worker processes (`ingest`, `embed`). With
 `--llm MODEL.gguf` (RAG_LLM_GGUF) it first starts a llama.cpp server on loopback, waits for
-its /health, and points the API's openai generator at it. A child that dies is restarted, the
-embedded Redis too (same port, same data); Ctrl-C or SIGTERM stops everything this started,
-workers and API first, Redis last.
+its /health, and points the API's openai generator at it. A child that dies is restarted,
+the embedded Redis too (same port, same data); Ctrl-C or SIGTERM stops everything this
+started, Redis last.
 """
 
 from __future__ import annotations
@@ -317,11 +317,11 @@ def run_up(
                     child.start()
             time.sleep(0.5)
     finally:
-        # Workers, then the API, then Redis: nothing is left to lose its connection.
+        # The UI, the workers, then the API, then Redis: nothing is left to lose its connection.
         log.info("stopping...")
         for child in reversed(children):
             child.stop()
-            console.print(f"stopped {child.name}")
+            log.info("stopped %s", child.name)
         if redis_server is not None:
             redis_server.stop()
             log.info("stopped embedded Redis")
@@ -338,15 +338,15 @@ def _watch_redis(server: EmbeddedRedis, now: float) -> None:
         if now - server.started_at > 60:
             server.restarts = 0  # it had been healthy: start again at once
         delay = _RESTART_BACKOFF_S[min(server.restarts, len(_RESTART_BACKOFF_S) - 1)] - 1
-        console.print(
-            f"[red]embedded Redis exited ({code})[/]; restarting it on port {server.port} "
-            f"with its data in {server.data_dir}" + (f" in {delay}s" if delay else "")
+        log.warning(
+            "embedded Redis exited (%s); restarting it on port %s with its data in %s%s",
+            code, server.port, server.data_dir, f" in {delay}s" if delay else "",
         )
         server.next_start = now + delay
     if now >= server.next_start:
         server.next_start = 0.0
         try:
             server.restart()
-            console.print(f"[green]embedded Redis[/] restarted at {server.url}")
+            log.info("embedded Redis restarted at %s", server.url)
         except Exception as exc:  # noqa: BLE001 - the port may be busy for a moment: try again
-            console.print(f"[red]embedded Redis did not restart:[/] {exc}")
+            log.error("embedded Redis did not restart: %s", exc)

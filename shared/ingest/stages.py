@@ -81,15 +81,15 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
     unchanged: int | None = None
     try:
         # Checked where it really is, and held open while read: see SourceFile.
-        with SourceFile(Path(msg.path), root=Path(raw["root"])) as source:
-            content_hash = _content_hash(source.real)
+        with SourceFile(Path(msg.path), root=Path(raw["root"])) as checked:
+            content_hash = _content_hash(checked.real)
             unchanged = _unchanged_file(res, msg, corpus, content_hash)
             if unchanged is None:
                 documents = _read(
-                    res, source.real, msg, passwords=jobs.passwords(job_id),
+                    res, checked.real, msg, passwords=jobs.passwords(job_id),
                     content_hash=content_hash,
                 )
-                source.check_unchanged()
+                checked.check_unchanged()
     except ParseError as exc:
         _file_done(res, msg, dispatch, outcome="failed", reason=str(exc), chunks=0)
         return
@@ -407,9 +407,7 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
     summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no files"
     if removed:
         summary += f", {removed} removed (sync)"
-    release_upload(
-        raw, record["files"], state="succeeded", keep_pages_in=res.settings.documents_dir
-    )  # before the end is announced
+    release_upload(raw, record["files"], state="succeeded")  # before the end is announced
     jobs.finish(job_id, state="succeeded", message=summary)
     _optimize_later(res, corpus)
 

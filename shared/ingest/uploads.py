@@ -1,10 +1,16 @@
-"""Uploaded files on disk: kept while a job may read them, removed when no job needs them.
+"""Uploaded files on disk: kept while a job may retry them or a document is made of them,
+removed when nothing needs them.
 
-An upload's folder (RAG_DATA_DIR/uploads/<id>) is the root of its job. When the job ends with
-every file indexed (or unchanged), the folder goes at once. When a retry could still need it
-(a file failed, the job was cancelled or stalled), it stays, and its modification time starts
-a retention clock: `sweep_uploads` deletes folders untouched for RAG_UPLOAD_RETENTION_H that no
-queued or running job uses. A retry touches the folder, so it starts the clock again.
+An upload's folder (RAG_DATA_DIR/uploads/<id>) is the root of its job; a hidden `.corpus`
+file in it names the corpus. What needs a file:
+- a retry: a job that ended with a file failed (or was cancelled, or stalled) keeps its whole
+  folder, and its modification time starts a retention clock (a retry restarts it);
+- a document: an indexed file backs its document in the catalog (`upload/NAME`), whose cited
+  pages GET /documents/... renders from it, so it stays while the catalog holds that source.
+So at the end of a job (not a retry) the files that were `unchanged` (the same bytes under the
+same name are indexed already, from an earlier upload) go at once, and `sweep_uploads` later deletes, in a
+folder untouched for RAG_UPLOAD_RETENTION_H that no queued or running job uses, every file no
+document of its corpus is made of; a folder left without files goes.
 """
 
 from __future__ import annotations
@@ -20,12 +26,17 @@ from shared.resources import Resources
 
 log = logging.getLogger(__name__)
 
-KEPT_OUTCOMES = frozenset({"indexed", "unchanged"})
+CORPUS_MARKER = ".corpus"
+UPLOAD_PREFIX = "upload/"
 
 
 def upload_folder(raw: dict[str, str]) -> Path | None:
     """The folder of an upload job (from its raw record); None for a job over a path."""
     return Path(raw["abs_path"]) if raw.get("origin") == "upload" else None
+
+
+def mark_corpus(folder: Path, corpus: str) -> None:
+    (folder / CORPUS_MARKER).write_text(corpus, encoding="utf-8")
 
 
 def touch(folder: Path) -> None:
@@ -36,64 +47,60 @@ def touch(folder: Path) -> None:
         pass
 
 
-def release_upload(
-    raw: dict[str, str],
-    files: list[dict[str, Any]],
-    *,
-    state: str,
-    keep_pages_in: Path | None = None,
-) -> None:
-    """At the end of a job: delete its upload now if nothing is left to retry, else keep it
-    for RAG_UPLOAD_RETENTION_H. The PDFs among them first move to `keep_pages_in` under their
-    content hash (the document id), so their pages can still be shown with citations."""
+def _files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")]
+
+
+def release_upload(raw: dict[str, str], files: list[dict[str, Any]], *, state: str) -> None:
+    """At the end of a job: keep everything for a retry if a file failed (or the job did not
+    succeed), else drop the files whose bytes were indexed already from an earlier upload."""
     folder = upload_folder(raw)
-    if folder is None:
+    if folder is None or not folder.is_dir():
         return
-    done = state == "succeeded" and all(f.get("outcome") in KEPT_OUTCOMES for f in files)
-    if done:
-        if keep_pages_in is not None:
-            keep_pdfs(folder, keep_pages_in)
-        shutil.rmtree(folder, ignore_errors=True)
-    else:
+    if state != "succeeded" or any(f.get("outcome") == "failed" for f in files):
         touch(folder)
-
-
-def keep_pdfs(folder: Path, dest: Path) -> None:
-    """Move each PDF of `folder` to `dest/<sha256>.pdf` (one copy per content)."""
-    from shared.identity import file_hash
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for path in folder.iterdir():
-        if path.suffix.lower() != ".pdf" or not path.is_file() or path.is_symlink():
-            continue
-        try:
-            target = dest / f"{file_hash(path)}.pdf"
-            if not target.exists():
-                os.replace(path, target)
-        except OSError:
-            log.warning("could not keep %s for page images", path.name)
+        return
+    if raw.get("retry_of"):
+        return  # its unchanged files are the very copies their documents were made of
+    for f in files:
+        name = str(f.get("file", "")).removeprefix(UPLOAD_PREFIX)
+        if f.get("outcome") == "unchanged" and name and "/" not in name:
+            (folder / name).unlink(missing_ok=True)
+    if not _files(folder):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def sweep_uploads(res: Resources, *, now: float | None = None) -> list[str]:
-    """Delete upload folders past their retention that no queued or running job uses; returns
-    their names. Safe to run in every API replica at once."""
+    """Remove what no retry and no document needs from upload folders past their retention;
+    returns the names of the files removed. Safe to run in every API replica at once."""
     uploads = res.settings.uploads_dir
     if not uploads.is_dir():
         return []
     now = time.time() if now is None else now
     retention_s = res.settings.limits.upload_retention_h * 3600
     in_use = {res.jobs.field(job_id, "abs_path") for job_id in res.jobs.iter_running()}
-    removed = []
+    removed: list[str] = []
     for folder in uploads.iterdir():
         if not folder.is_dir() or str(folder) in in_use:
             continue
         try:
-            idle = now - folder.stat().st_mtime
+            if now - folder.stat().st_mtime < retention_s:
+                continue
+            corpus = (folder / CORPUS_MARKER).read_text(encoding="utf-8").strip()
         except FileNotFoundError:
-            continue
-        if idle >= retention_s:
+            corpus = ""
+        files = _files(folder)
+        kept = [f for f in files
+                if corpus and res.catalog.source_doc(corpus, UPLOAD_PREFIX + f.name)]
+        for f in files:
+            if f not in kept:
+                f.unlink(missing_ok=True)
+                removed.append(f"{folder.name}/{f.name}")
+        if kept:
+            touch(folder)  # looked at again one retention period from now
+        else:
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder.name)
     if removed:
-        log.info("removed %d expired upload folders (RAG_UPLOAD_RETENTION_H)", len(removed))
+        log.info("removed %d uploaded files no job or document needs (RAG_UPLOAD_RETENTION_H)",
+                 len(removed))
     return removed

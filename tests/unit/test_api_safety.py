@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 
 import pytest
 import redis
@@ -156,3 +157,28 @@ def test_the_gate_runs_a_bounded_number_and_turns_the_rest_away() -> None:
         return outcomes
 
     assert asyncio.run(scenario()) == ["first ran", "second turned away", "third ran"]
+
+
+def test_a_streamed_answer_holds_its_slot_until_its_thread_ends() -> None:
+    from services.api.admission import gated, release_if_never_started
+
+    async def scenario() -> list[dict[str, int]]:
+        gate = QueryGate(limit=1, timeout_s=0.05)
+        seen = []
+        slot = await gate.acquire()
+        answering = gated(slot, lambda emit, cancel: {"answer": "ok"})
+        seen.append(gate.stats())  # taken before the stream opens
+        result = await asyncio.to_thread(answering, lambda *_: None, threading.Event())
+        assert result == {"answer": "ok"}
+        await asyncio.sleep(0)  # the thread hands the release to the loop
+        seen.append(gate.stats())
+        await release_if_never_started(slot)()  # the response's background: nothing more
+        seen.append(gate.stats())
+        # a client gone before the worker thread began: the background gives the slot back
+        never = await gate.acquire()
+        await release_if_never_started(never)()
+        seen.append(gate.stats())
+        return seen
+
+    running = [s["running"] for s in asyncio.run(scenario())]
+    assert running == [1, 0, 0, 0]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.admission import gated, release_if_never_started
 from services.api.auth import DENIED, ReaderDep
-from services.api.deps import AnswererDep, CacheLookupDep, ResourcesDep
+from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, ResourcesDep
 from services.api.errors import ERRORS, NOT_FOUND
 from services.api.schemas import ChatRequest, ChatResponse, ChatSessionView
 from services.api.streaming import STREAMED, sse_answer
@@ -35,6 +36,9 @@ async def get_sessions(res: ResourcesDep) -> ChatSessions:
 
 
 SessionsDep = Annotated[ChatSessions, Depends(get_sessions)]
+SessionIdParam = Annotated[
+    str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$", description="The session's id.")
+]
 
 
 def _open_session(
@@ -60,30 +64,40 @@ async def chat(
     answerer: AnswererDep,
     sessions: SessionsDep,
     lookup: CacheLookupDep,
+    gate: QueryGateDep,
 ) -> Any:
-    """One turn: the /ask answer to `message`, plus `session_id` and `rewritten_query`."""
+    """One turn: the /ask answer to `message`, plus `session_id` and `rewritten_query`. A turn
+    holds one of RAG_MAX_CONCURRENT_QUERIES slots while it runs (503 when none frees up)."""
     if not body.message.strip():
         raise InvalidRequestError("message: must not be empty")
     session, corpus = await run_in_threadpool(_open_session, body, principal, sessions, answerer)
     conversation = Conversation(answerer, sessions)
     use_cache = body.use_cache and lookup.enabled
     if body.stream:
-        return sse_answer(
-            lambda emit, cancel: conversation.turn(
-                session,
-                message=body.message,
-                corpus=corpus,
-                top_k=body.top_k,
-                use_cache=use_cache,
-                emit=emit,
-                cancel=cancel,
+        slot = await gate.acquire()
+        response = sse_answer(
+            gated(
+                slot,
+                lambda emit, cancel: conversation.turn(
+                    session,
+                    message=body.message,
+                    corpus=corpus,
+                    top_k=body.top_k,
+                    use_cache=use_cache,
+                    emit=emit,
+                    cancel=cancel,
+                ),
             )
         )
-    return await run_in_threadpool(
-        lambda: conversation.turn(
-            session, message=body.message, corpus=corpus, top_k=body.top_k, use_cache=use_cache
+        response.background = release_if_never_started(slot)
+        return response
+    async with gate.slot():
+        return await run_in_threadpool(
+            lambda: conversation.turn(
+                session, message=body.message, corpus=corpus, top_k=body.top_k,
+                use_cache=use_cache,
+            )
         )
-    )
 
 
 def _view(sessions: ChatSessions, session_id: str, owner: str) -> dict[str, Any]:
@@ -97,13 +111,13 @@ def _view(sessions: ChatSessions, session_id: str, owner: str) -> dict[str, Any]
     response_model_exclude_unset=True,  # a user message has no citations, not null ones
     responses=NOT_FOUND,
 )
-async def get_session(session_id: str, principal: ReaderDep, sessions: SessionsDep) -> Any:
+async def get_session(session_id: SessionIdParam, principal: ReaderDep, sessions: SessionsDep) -> Any:
     """The session and its messages, oldest first (the last RAG_CHAT_MAX_MESSAGES)."""
     return await run_in_threadpool(_view, sessions, session_id, principal.key_id)
 
 
 @router.delete("/{session_id}", status_code=204, responses=NOT_FOUND)
-async def delete_session(session_id: str, principal: ReaderDep, sessions: SessionsDep) -> Response:
+async def delete_session(session_id: SessionIdParam, principal: ReaderDep, sessions: SessionsDep) -> Response:
     await run_in_threadpool(lambda: sessions.delete(session_id, owner=principal.key_id))
     return Response(status_code=204)
 
@@ -120,7 +134,7 @@ async def delete_session(session_id: str, principal: ReaderDep, sessions: Sessio
         **NOT_FOUND,
     },
 )
-async def export_session(session_id: str, principal: ReaderDep, sessions: SessionsDep) -> Response:
+async def export_session(session_id: SessionIdParam, principal: ReaderDep, sessions: SessionsDep) -> Response:
     view = await run_in_threadpool(_view, sessions, session_id, principal.key_id)
     messages = view.pop("messages")
     lines = [json.dumps(view)] + [json.dumps(m) for m in messages]

@@ -21,7 +21,7 @@ from services.api.auth import DENIED, ReaderDep
 from services.api.deps import ResourcesDep
 from services.api.errors import ERRORS, NOT_FOUND
 from shared.errors import NotFoundError
-from shared.identity import check_corpus_name, file_hash, point_id
+from shared.identity import CORPUS_NAME, check_corpus_name, file_hash, point_id
 from shared.parsing.render import render_page_png
 from shared.resources import Resources
 from shared.state.catalog import DocumentEntry
@@ -53,7 +53,14 @@ def page_image(
     page: int,
     res: ResourcesDep,
     principal: ReaderDep,
-    corpus: Annotated[str, Query(description="The corpus holding the document.")] = "default",
+    corpus: Annotated[
+        str,
+        Query(
+            max_length=64,
+            description="The corpus holding the document.",
+            json_schema_extra={"pattern": f"^{CORPUS_NAME.pattern}$"},  # refused with a 400
+        ),
+    ] = "default",
     chunk_id: Annotated[str | None, Query(description="Highlight this chunk's passage.")] = None,
     text: Annotated[
         str | None,
@@ -98,9 +105,6 @@ def document_file(res: Resources, entry: DocumentEntry) -> Path:
             candidates = [(folder / name, uploads) for folder in folders if folder.is_dir()]
         else:
             candidates = [(root / source, root)]
-        if source.startswith(UPLOAD_PREFIX):  # a released upload keeps its PDFs by hash
-            kept = res.settings.documents_dir
-            candidates.append((kept / f"{entry.doc_id}.pdf", kept))
         for candidate, base in candidates:
             if _is_the_file(candidate, base=base, doc_id=entry.doc_id):
                 return candidate.resolve()

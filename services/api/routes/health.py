@@ -17,7 +17,8 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from services.api.deps import ContextDep, GuardDep
+from services.api.deps import ContextDep
+from services.api.errors import ERRORS
 from services.api.schemas import HealthReport
 from shared.tasks.app import ALL_QUEUES, queue_keys
 from shared.tasks.heartbeat import parse_heartbeats
@@ -46,7 +47,7 @@ class StoreProbe:
 _probe = StoreProbe()
 
 
-@router.get("/health/live")
+@router.get("/health/live", responses={500: ERRORS[500]})
 async def live() -> dict[str, str]:
     """Answers while the event loop runs. It checks no dependency on purpose: restarting
     this process would not fix a Redis outage, which /health (readiness) reports."""
@@ -56,9 +57,12 @@ async def live() -> dict[str, str]:
 @router.get(
     "/health",
     response_model=HealthReport,
-    responses={503: {"model": HealthReport, "description": "degraded: a component is down"}},
+    responses={
+        500: ERRORS[500],
+        503: {"model": HealthReport, "description": "degraded: a component is down"},
+    },
 )
-async def health(request: Request, ctx: ContextDep, guard: GuardDep) -> JSONResponse:
+async def health(request: Request, ctx: ContextDep) -> JSONResponse:
     res = ctx.resources
     store_check = asyncio.ensure_future(_store(res))
     report: dict[str, Any] = {"redis": await _redis(ctx)}
@@ -74,7 +78,7 @@ async def health(request: Request, ctx: ContextDep, guard: GuardDep) -> JSONResp
         ok = ok and not missing
     report["queries"] = ctx.query_gate.stats()
     report["status"] = "ok" if ok else "degraded"
-    if not guard.shows_detail(request.headers):
+    if not ctx.guard.shows_detail(request.headers):
         report = {"status": report["status"]}
     return JSONResponse(report, status_code=200 if ok else 503)
 

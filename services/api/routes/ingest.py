@@ -32,7 +32,7 @@ from shared.errors import ConflictError, InvalidRequestError, PayloadTooLargeErr
 from shared.identity import check_corpus_name
 from shared.ingest.payloads import SCAN, ScanMsg
 from shared.ingest.sources import resolve_ingest_path, source_name
-from shared.ingest.uploads import release_upload, touch, upload_folder
+from shared.ingest.uploads import mark_corpus, release_upload, touch, upload_folder
 from shared.state.jobs import TERMINAL_STATES, JobStore
 
 __all__ = ["router", "safe_upload_name"]
@@ -105,6 +105,7 @@ async def upload(
         if len(passwords) > MAX_PASSWORDS:
             raise InvalidRequestError(f"passwords: more than {MAX_PASSWORDS}")
         accepted, rejected = await run_in_threadpool(_check_contents, received)
+        mark_corpus(folder, corpus)  # for the retention sweep: which catalog to ask
         if not accepted:
             if not rejected:
                 raise InvalidRequestError("files: no file in the request")

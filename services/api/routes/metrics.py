@@ -14,6 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.api.deps import ResourcesDep
+from services.api.errors import ERRORS
+from services.api.schemas import ErrorBody
 from shared.cache import CacheStats
 from shared.errors import ServiceUnavailableError
 from shared.resources import Resources
@@ -63,7 +65,10 @@ def _read_at_scrape(res: Resources) -> list[metrics.Family]:
     response_class=Response,
     responses={
         200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
-        401: {"description": "RAG_METRICS_TOKEN is set and the bearer token is missing or wrong"},
+        401: {"model": ErrorBody,
+              "description": "RAG_METRICS_TOKEN is set and the bearer token is missing or wrong"},
+        500: ERRORS[500],
+        503: ERRORS[503],
     },
 )
 def metrics_endpoint(request: Request, res: ResourcesDep) -> Response:
@@ -78,6 +83,6 @@ def metrics_endpoint(request: Request, res: ResourcesDep) -> Response:
     try:
         metrics.flush()  # this replica's latest counts first
         families = [*metrics.collect(res.redis, res.keys), *_read_at_scrape(res)]
-    except redis.RedisError as exc:
-        raise ServiceUnavailableError(f"metrics need Redis: {exc}") from None
+    except redis.RedisError:
+        raise ServiceUnavailableError("Redis is unreachable; metrics need it; try again shortly") from None
     return Response(metrics.render(families), media_type=metrics.CONTENT_TYPE)

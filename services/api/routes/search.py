@@ -2,8 +2,8 @@
 
 A cache hit is served on the event loop in one Redis round trip (version + entry + counter
 in one script) and returned as the stored bytes (streamed: one `final` event); everything
-else runs in the thread pool, at most RAG_MAX_CONCURRENT_QUERIES at once
-(services/api/admission.py), a streamed answer in a thread of its own (`streaming`).
+else runs in the thread pool, a streamed answer in a thread of its own (`streaming`), at most
+RAG_MAX_CONCURRENT_QUERIES at once (services/api/admission.py).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from services.api.admission import gated, release_if_never_started
 from services.api.auth import DENIED, ReaderDep
 from services.api.cache_hits import hit_body
 from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
@@ -88,17 +89,23 @@ async def ask(
                 return sse_final(hit)
             return Response(content=hit, media_type="application/json")
     if body.stream:
-        return sse_answer(
-            lambda emit, cancel: answerer.ask(
-                corpus=body.corpus,
-                question=body.question,
-                top_k=body.top_k,
-                use_cache=body.use_cache,
-                seen_version=seen_version,
-                emit=emit,
-                cancel=cancel,
+        slot = await gate.acquire()
+        response = sse_answer(
+            gated(
+                slot,
+                lambda emit, cancel: answerer.ask(
+                    corpus=body.corpus,
+                    question=body.question,
+                    top_k=body.top_k,
+                    use_cache=body.use_cache,
+                    seen_version=seen_version,
+                    emit=emit,
+                    cancel=cancel,
+                ),
             )
         )
+        response.background = release_if_never_started(slot)
+        return response
     async with gate.slot():
         return await run_in_threadpool(
             answerer.ask,

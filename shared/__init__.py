@@ -4,9 +4,11 @@ Rooms, lowest first; imports run one way, down this list (tests/unit/test_layout
 
     settings, errors, keys       configuration, the error tree, every Redis key
     identity, documents          corpus names, hashes, point ids; parsed documents and chunks
-    chunking, parsing/           documents into chunks; files into documents
-    vectors/, cache/, state/     embedder, BM25, stores; cache tiers; jobs and catalog
+    chunking, parsing/           documents into chunks; files into documents (and pages to PNG)
+    telemetry/                   metrics (summed in Redis across processes) and JSON logs
+    vectors/, cache/, state/     embedder (ONNX or torch), BM25, stores; cache tiers; jobs,
+    auth/, generation/           catalog, chat sessions; API keys; LLM generators, grounding
     resources                    one process's clients, built once at its entry point
-    ingest/, search/             the ingestion stages; ranking, retrieval and answers
-    tasks/                       Celery: app, task bindings, heartbeats, stall watchdog
+    ingest/, search/, backup     the ingestion stages; ranking, retrieval, answers, chat; backups
+    tasks/                       Celery: app, task bindings, heartbeats, leases, stall watchdog
 """

@@ -92,7 +92,7 @@ def ui_url(stack: LiveService) -> Iterator[str]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed after each module: its event loop must not outlive it
 def browser() -> Iterator[Any]:
     executable = chromium_path()
     if executable is None:

@@ -217,6 +217,7 @@ def test_a_follow_up_joins_the_history_with_its_cache_info(page: Any, artifacts:
     expect(follow.locator(".stMarkdownBadge").first).to_be_visible()
     page.get_by_test_id("stExpander").filter(has_text="History").locator("summary").click()
     history = page.get_by_test_id("stTableStyledTable").filter(has_text="embedding hits")
+    expect(history.locator("tbody tr")).to_have_count(2)  # the expander renders it after the click
     rows = table_rows(history)
     assert [row[1] for row in rows] == [QUESTION, FOLLOW_UP], rows
     assert "answer cache hit" in rows[0][2], rows  # turn 1 of this conversation was the repeat

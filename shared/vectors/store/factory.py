@@ -22,7 +22,12 @@ def open_store(settings: Settings) -> VectorStore:
     if qdrant.local_engine == "edge":
         from shared.vectors.store.edge import EdgeStore
 
-        return EdgeStore(settings.store_dir / "edge")
+        return EdgeStore(
+            settings.store_dir / "edge",
+            hnsw_m=qdrant.hnsw_m,
+            hnsw_ef_construct=qdrant.hnsw_ef_construct,
+            hnsw_ef=qdrant.hnsw_ef,
+        )
     if qdrant.local_engine == "client":
         from qdrant_client import QdrantClient
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import shutil
@@ -38,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 
 from bench.common import (
     QUICK_SCIFACT_DOCS,
@@ -50,6 +52,7 @@ from bench.common import (
     target,
     write_result,
 )
+from services.stack.live import LiveService, free_port
 
 NAME = "cache_ask"
 TOP_K = 5
@@ -398,16 +401,10 @@ def _floor_and_auth(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """FastAPI's bare floor (one route, one Redis GET) and the service's cached /ask with auth
     and a per-key rate limit on: a second API process on the same Redis serves the same hits."""
-    import os
-
-    from services.stack.live import LiveService, free_port
-
     live = dep.live
     port = free_port()
     prefix = live.env["RAG_KEY_PREFIX"]
-    import redis as redis_sync
-
-    r = redis_sync.Redis.from_url(live.env["RAG_REDIS_URL"])
+    r = redis.Redis.from_url(live.env["RAG_REDIS_URL"])
     key = next(iter(r.scan_iter(match=f"{prefix}:cache:answers:*", count=1000)), b"").decode()
     floor = subprocess.Popen(
         [sys.executable, "-m", "bench.fastapi_floor", "--port", str(port),

@@ -523,7 +523,7 @@ class Settings(BaseSettings):
         "queue. Only a second, read-only API process over its own store sets this false.",
     )
 
-    client: ClientSettings = Field(default_factory=lambda: ClientSettings())
+    client: ClientSettings = Field(default_factory=ClientSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)

@@ -20,8 +20,9 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
 
-from services.api.streaming import Answering
+from services.api.streaming import Answering, sse_answer
 from shared.errors import ServiceUnavailableError
 from shared.search.answerer import Emit
 from shared.settings import Settings
@@ -108,6 +109,22 @@ def gated(slot: Slot, answering: Answering) -> Answering:
             slot.release_soon()
 
     return run
+
+
+async def answer_in_turn(gate: QueryGate, answering: Answering, *, stream: bool) -> Any:
+    """Run `answering` within the gate: as server-sent events, the slot held until its worker
+    thread ends; else in the thread pool, returning the answer object."""
+    if stream:
+        slot = await gate.acquire()
+        response = sse_answer(gated(slot, answering))
+        response.background = release_if_never_started(slot)
+        return response
+    async with gate.slot():
+        return await run_in_threadpool(answering, _no_events, threading.Event())
+
+
+def _no_events(_name: str, _data: dict[str, Any]) -> None:
+    pass
 
 
 def release_if_never_started(slot: Slot) -> BackgroundTask:

@@ -14,22 +14,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.api.cache_hits import hit_body
 from services.api.errors import unavailable_component
+from services.api.schemas import AskRequest, SearchRequest
 from shared.auth import Role
 from shared.errors import RagError
 from shared.identity import CORPUS_NAME
-from shared.search.ranking import MODES
 
 MAX_BODY = 16 * 1024  # larger bodies are unusual for a query: FastAPI handles them
-_FIELDS = {
-    "/search": {"query": str, "corpus": str, "top_k": int, "mode": str, "use_cache": bool},
-    "/ask": {"question": str, "corpus": str, "top_k": int, "use_cache": bool, "stream": bool},
-}
-_TOP_K = {"/search": (1, 1000, 10), "/ask": (1, 50, 5)}
+_MODELS: dict[str, type[BaseModel]] = {"/search": SearchRequest, "/ask": AskRequest}
 PRINCIPAL = "rag.principal"
 LOOKUP = "rag.lookup"
 
@@ -40,7 +37,7 @@ class CacheHitFastPath:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path")
-        if scope["type"] != "http" or scope["method"] != "POST" or path not in _FIELDS:
+        if scope["type"] != "http" or scope["method"] != "POST" or path not in _MODELS:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -108,43 +105,27 @@ class _Served:
 
 
 def _parse(path: str, body: bytes) -> dict[str, Any] | None:
-    """The request's fields with defaults, when it is exactly a cacheable one; else None."""
+    """The request's fields with defaults, when it is exactly a cacheable one; else None.
+
+    Validated by the routes' own request models, so a hit is served only for a body the
+    route would accept as it stands (unknown fields, which the route ignores, go on to it)."""
+    model = _MODELS[path]
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    fields = _FIELDS[path]
-    if not isinstance(data, dict) or not set(data) <= set(fields):
-        return None
-    for name, value in data.items():
-        kind = fields[name]
-        if type(value) is not kind:  # bool is not an int here, nor an int a bool
+        if not isinstance(data, dict) or not set(data) <= set(model.model_fields):
             return None
-    low, high, default_k = _TOP_K[path]
-    out = {"corpus": "default", "top_k": default_k, "use_cache": True, "mode": "hybrid", **data}
-    text = out.get("query" if path == "/search" else "question")
+        out = model.model_validate(data).model_dump()
+    except (ValueError, UnicodeDecodeError):  # pydantic's ValidationError is a ValueError
+        return None
+    text = out["query" if path == "/search" else "question"]
     if (
-        not isinstance(text, str)
-        or not text.strip()
-        or len(text) > 4000
-        or "\x00" in text
-        or not _encodable(text)
+        not text.strip()
         or out.get("stream")
         or not out["use_cache"]
-        or not low <= out["top_k"] <= high
-        or out["mode"] not in MODES
         or not CORPUS_NAME.fullmatch(out["corpus"])
     ):
         return None
     return out
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: FastAPI's validation says which field
-        return False
-    return True
 
 
 async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:

@@ -29,7 +29,8 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """RAG_REDIS_URL if set, else an embedded Valkey (a real server, never a fake)."""
+    """RAG_TEST_REDIS_URL (the suite's own variable, not a service setting) if set, else an
+    embedded Valkey (a real server, never a fake)."""
 
     def __init__(self) -> None:
         self._server: Any = None
@@ -67,6 +68,9 @@ class LiveService:
         self.logs.mkdir(parents=True, exist_ok=True)
         cores = os.cpu_count() or 1
         self.env = {
+            # one ONNX export of the bundled model for every deployment this machine starts,
+            # unless the environment names its own place
+            "RAG_EMBED_ONNX_CACHE_DIR": str(Path(tempfile.gettempdir()) / "rag-onnx-models"),
             **os.environ,
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
@@ -76,10 +80,6 @@ class LiveService:
             "RAG_KEY_PREFIX": key_prefix,
             "RAG_LOCAL_WORKERS": str(max(1, workers)),
             "RAG_EMBED_THREADS": str(max(1, cores // max(1, workers))),
-            # one ONNX export of the bundled model for every deployment this machine starts
-            "RAG_EMBED_ONNX_CACHE_DIR": os.environ.get(
-                "RAG_EMBED_ONNX_CACHE_DIR", str(Path(tempfile.gettempdir()) / "rag-onnx-models")
-            ),
             **(env or {}),
         }
         self.n_workers = workers

@@ -18,7 +18,6 @@ from shared.generation.base import (
     sources_from_hits,
 )
 from shared.generation.citations import Citation, CitationFilter, TextDelta, repair_citations
-from shared.generation.config import GenerationSettings
 from shared.generation.errors import REASONS, GenerationError
 from shared.generation.extractive import answer_sentences, is_answer_sentence
 from shared.generation.factory import build_generator
@@ -36,6 +35,7 @@ from shared.generation.policy import (
     generate_answer,
     stream_answer,
 )
+from shared.settings import GenerationSettings
 
 __all__ = [
     "ABSTAIN_ANSWER",

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from shared.generation.config import GenerationSettings
+from shared.settings import GenerationSettings
 
 
 @dataclass(frozen=True, slots=True)

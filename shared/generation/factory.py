@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from shared.generation.base import Generator, Timeouts
-from shared.generation.config import GenerationSettings
 from shared.generation.ollama import OllamaGenerator
 from shared.generation.openai_compat import OpenAIChatGenerator
+from shared.settings import GenerationSettings
 
 
 def build_generator(settings: GenerationSettings) -> Generator | None:

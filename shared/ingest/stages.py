@@ -409,7 +409,8 @@ def finalize(res: Resources, msg: FinalizeMsg, dispatch: Dispatcher) -> None:
         summary += f", {removed} removed (sync)"
     release_upload(raw, record["files"], state="succeeded")  # before the end is announced
     jobs.finish(job_id, state="succeeded", message=summary)
-    _optimize_later(res, corpus)
+    if record["chunks_indexed"] or removed:  # an all-unchanged job leaves the index as it was
+        _optimize_later(res, corpus)
 
 
 def _optimize_later(res: Resources, corpus: str) -> None:
@@ -418,7 +419,7 @@ def _optimize_later(res: Resources, corpus: str) -> None:
     optimize = getattr(res.store, "optimize", None)
     if optimize is None:
         return
-    if res.catalog.summary(corpus)["chunks"] < res.settings.qdrant.optimize_min_chunks:
+    if res.store.count(corpus) < res.settings.qdrant.optimize_min_chunks:
         return
 
     def run() -> None:

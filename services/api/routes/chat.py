@@ -14,12 +14,12 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from services.api.admission import gated, release_if_never_started
+from services.api.admission import answer_in_turn
 from services.api.auth import DENIED, ReaderDep
 from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, ResourcesDep
 from services.api.errors import ERRORS, NOT_FOUND
 from services.api.schemas import ChatRequest, ChatResponse, ChatSessionView
-from services.api.streaming import STREAMED, sse_answer
+from services.api.streaming import STREAMED
 from shared.auth import Principal
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
@@ -73,31 +73,19 @@ async def chat(
     session, corpus = await run_in_threadpool(_open_session, body, principal, sessions, answerer)
     conversation = Conversation(answerer, sessions)
     use_cache = body.use_cache and lookup.enabled
-    if body.stream:
-        slot = await gate.acquire()
-        response = sse_answer(
-            gated(
-                slot,
-                lambda emit, cancel: conversation.turn(
-                    session,
-                    message=body.message,
-                    corpus=corpus,
-                    top_k=body.top_k,
-                    use_cache=use_cache,
-                    emit=emit,
-                    cancel=cancel,
-                ),
-            )
-        )
-        response.background = release_if_never_started(slot)
-        return response
-    async with gate.slot():
-        return await run_in_threadpool(
-            lambda: conversation.turn(
-                session, message=body.message, corpus=corpus, top_k=body.top_k,
-                use_cache=use_cache,
-            )
-        )
+    return await answer_in_turn(
+        gate,
+        lambda emit, cancel: conversation.turn(
+            session,
+            message=body.message,
+            corpus=corpus,
+            top_k=body.top_k,
+            use_cache=use_cache,
+            emit=emit,
+            cancel=cancel,
+        ),
+        stream=body.stream,
+    )
 
 
 def _view(sessions: ChatSessions, session_id: str, owner: str) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from services.api.admission import gated, release_if_never_started
+from services.api.admission import answer_in_turn
 from services.api.auth import DENIED, ReaderDep
 from services.api.cache_hits import hit_body
 from services.api.deps import AnswererDep, CacheLookupDep, QueryGateDep, RetrieverDep
 from services.api.errors import ERRORS
 from services.api.schemas import AskRequest, AskResponse, SearchRequest, SearchResponse
-from services.api.streaming import STREAMED, sse_answer, sse_final
+from services.api.streaming import STREAMED, sse_final
 from shared.errors import InvalidRequestError
 from shared.identity import check_corpus_name
 
@@ -88,30 +88,16 @@ async def ask(
             if body.stream:
                 return sse_final(hit)
             return Response(content=hit, media_type="application/json")
-    if body.stream:
-        slot = await gate.acquire()
-        response = sse_answer(
-            gated(
-                slot,
-                lambda emit, cancel: answerer.ask(
-                    corpus=body.corpus,
-                    question=body.question,
-                    top_k=body.top_k,
-                    use_cache=body.use_cache,
-                    seen_version=seen_version,
-                    emit=emit,
-                    cancel=cancel,
-                ),
-            )
-        )
-        response.background = release_if_never_started(slot)
-        return response
-    async with gate.slot():
-        return await run_in_threadpool(
-            answerer.ask,
+    return await answer_in_turn(
+        gate,
+        lambda emit, cancel: answerer.ask(
             corpus=body.corpus,
             question=body.question,
             top_k=body.top_k,
             use_cache=body.use_cache,
             seen_version=seen_version,
-        )
+            emit=emit,
+            cancel=cancel,
+        ),
+        stream=body.stream,
+    )

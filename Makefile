@@ -27,6 +27,7 @@ test-fast: install
 	$(PY) -m pytest -m "not integration"
 
 bench: install
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench.run
 
 clean:

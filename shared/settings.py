@@ -114,6 +114,35 @@ class RetrievalSettings(BaseSettings):
         description="Convex fusion weight of the dense list (BM25 gets the rest). Flat from "
         "0.4 to 0.6 on SciFact train (nDCG@10 0.732-0.734); 0.3 or 0.7 lose 0.005-0.011.",
     )
+    second_chunk_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="DESCRIPTION",
+    )
+    short_query_terms: int = Field(
+        default=0,
+        ge=0,
+        description="DESCRIPTION",
+    )
+    short_query_dense_weight: float = Field(
+        default=0.5,
+        ge=0,
+        le=1,
+        description="DESCRIPTION",
+    )
+    feedback_chunks: int = Field(
+        default=0,
+        ge=0,
+        le=50,
+        description="DESCRIPTION",
+    )
+    feedback_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=5,
+        description="DESCRIPTION",
+    )
 
 
     @field_validator("fusion")

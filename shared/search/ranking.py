@@ -6,9 +6,11 @@ exactly what `/search` returns.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
 
 from shared.vectors.store import StoredHit
 
@@ -24,10 +26,25 @@ class Fusion:
     dense_weight: float = 0.5
     candidates: int = 300
     by_document: bool = True  # convex only: each document's best chunk scores for it
+    second_chunk_weight: float = 0.0  # by document: share of the second-best chunk's value
+    short_query_terms: int = 0  # convex: queries of at most this many BM25 terms ...
+    short_query_dense_weight: float = 0.5  # ... fuse with this dense weight
+    feedback_chunks: int = 0  # hybrid: Rocchio from this many top chunks of a first pass ...
+    feedback_weight: float = 0.0  # ... moving the query vector this far toward their mean
 
     def depth(self, mode: str, top_k: int) -> int:
         """How many hits to fetch from each list for a query of `mode`."""
         return max(top_k, self.candidates) if mode == "hybrid" else top_k
+
+    def dense_weight_for(self, query_terms: int | None) -> float:
+        """The convex weight of the dense list for a query of `query_terms` BM25 terms."""
+        if query_terms is not None and query_terms <= self.short_query_terms:
+            return self.short_query_dense_weight
+        return self.dense_weight
+
+    def document_value(self) -> Callable[[list[float]], float]:
+        """A document's value in one list from its chunks' values there, best first."""
+        return second_share(self.second_chunk_weight)
 
 
 def rank(
@@ -37,15 +54,21 @@ def rank(
     *,
     fusion: Fusion,
     top_k: int,
+    query_terms: int | None = None,
 ) -> list[tuple[StoredHit, float]]:
-    """The top `top_k` (hit, score) of a query, given the lists fetched to `fusion.depth`."""
+    """The top `top_k` (hit, score) of a query, given the lists fetched to `fusion.depth`;
+    `query_terms` is its number of distinct BM25 terms (for `Fusion.dense_weight_for`)."""
     if mode == "dense":
         ranked = [(h, h.score) for h in dense]
     elif mode == "bm25":
         ranked = [(h, h.score) for h in sparse]
     elif fusion.kind == "convex":
         ranked = convex_fusion(
-            dense, sparse, dense_weight=fusion.dense_weight, by_document=fusion.by_document
+            dense,
+            sparse,
+            dense_weight=fusion.dense_weight_for(query_terms),
+            by_document=fusion.by_document,
+            document_value=fusion.document_value(),
         )
     else:
         ranked = reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
@@ -87,6 +110,7 @@ def convex_fusion(
     *,
     dense_weight: float,
     by_document: bool = True,
+    document_value: Callable[[list[float]], float] = max,
 ) -> list[tuple[StoredHit, float]]:
     """Min-max normalise each list, then weight (Bruch et al., TOIS 2023).
 
@@ -106,11 +130,14 @@ def convex_fusion(
             scores[hit.id] = scores.get(hit.id, 0.0) + weight * value
             hits.setdefault(hit.id, hit)
     if by_document:
-        best_in_list: dict[str, list[float]] = {}  # document -> best value per list
+        in_list: dict[str, tuple[list[float], list[float]]] = {}  # document -> values per list
         for position, values in enumerate(normalised):
             for hit, value in values:
-                best = best_in_list.setdefault(_document(hit), [0.0, 0.0])
-                best[position] = max(best[position], value)
+                in_list.setdefault(_document(hit), ([], []))[position].append(value)
+        best_in_list = {  # document -> its value in each list
+            document: [document_value(sorted(v, reverse=True)) if v else 0.0 for v in lists]
+            for document, lists in in_list.items()
+        }
         best_chunk: dict[str, str] = {}  # document -> its chunk with the highest fused score
         for chunk_id, fused in scores.items():
             document = _document(hits[chunk_id])
@@ -119,6 +146,25 @@ def convex_fusion(
         for document, chunk_id in best_chunk.items():
             scores[chunk_id] = sum(w * v for w, v in zip(weights, best_in_list[document]))
     return sorted(((hits[i], s) for i, s in scores.items()), key=lambda hs: -hs[1])
+
+
+def rocchio(query: np.ndarray, feedback: np.ndarray, *, weight: float) -> np.ndarray:
+    """The query vector plus `weight` times the mean of the feedback chunks' vectors, at unit
+    length (pseudo-relevance feedback: the top chunks of a first pass stand for relevant)."""
+    moved = np.asarray(query, dtype=np.float32) + weight * np.asarray(feedback).mean(axis=0)
+    norm = float(np.linalg.norm(moved))
+    return moved / norm if norm else np.asarray(query, dtype=np.float32)
+
+
+def second_share(weight: float) -> Callable[[list[float]], float]:
+    """The best value plus `weight` times the second best (values sorted, best first)."""
+    if weight == 0:
+        return max
+
+    def value(values: list[float]) -> float:
+        return values[0] + weight * (values[1] if len(values) > 1 else 0.0)
+
+    return value
 
 
 def _min_max(ranked: Sequence[StoredHit]) -> list[tuple[StoredHit, float]]:

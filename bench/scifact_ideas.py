@@ -30,7 +30,6 @@ import numpy as np
 
 from shared.search import ranking
 from shared.search.evaluation import document_ranking, document_run
-from shared.search.ranking import second_share
 from shared.vectors.bm25 import Bm25Encoder, token_index
 from shared.vectors.store.base import SparseVector, StoredHit
 
@@ -88,6 +87,19 @@ def cross_validate(
 
 
 # ---- document values: how a document's chunks in one list score for it ---------------------
+
+
+def second_share(weight: float) -> Callable[[list[float]], float]:
+    """Best value plus `weight` times the second best (values come sorted, best first)."""
+    if weight == 0:
+        return max
+    return lambda v: v[0] + weight * (v[1] if len(v) > 1 else 0.0)
+
+
+def rocchio(query: np.ndarray, feedback: np.ndarray, *, weight: float) -> np.ndarray:
+    """The query vector plus `weight` times the mean of the feedback chunks', at unit length."""
+    moved = np.asarray(query, dtype=np.float32) + weight * feedback.mean(axis=0)
+    return moved / np.linalg.norm(moved)
 
 
 DOCUMENT_VALUES: dict[str, Callable[[list[float]], float]] = {
@@ -159,8 +171,7 @@ class IdeaBench:
         out: Ranked = {}
         for q, hits in first.items():
             feedback = self.vectors[[self.position(h) for h in hits[:k]]]
-            out[q] = self.search_dense(ranking.rocchio(self.query_vectors[q], feedback,
-                                                       weight=beta))
+            out[q] = self.search_dense(rocchio(self.query_vectors[q], feedback, weight=beta))
         return out
 
     def search_dense(self, vector: np.ndarray) -> list[StoredHit]:

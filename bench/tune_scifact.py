@@ -1,18 +1,24 @@
 """Tune BM25, dense and hybrid retrieval on SciFact's train split, offline and fast.
 
-Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense-title]
-[--max-tokens 200]`. Writes bench/results/tune_scifact.json (with `--dense-title`:
-tune_scifact_dense_title.json) and prints one line per variant to stderr.
+Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense title|text]
+[--ideas] [--max-tokens 200] [--threads N]`. Writes bench/results/tune_scifact.json (with
+`--dense text`: tune_scifact_dense_text.json; with `--ideas`: tune_scifact_ideas.json, see
+bench/scifact_ideas.py) and prints one line per variant to stderr. `--grid none` scores what
+the service runs with its default settings, and nothing else.
 
 What the service computes, reproduced without HTTP: corpus.jsonl read by `iter_jsonl`, chunked
-by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cached under
-/tmp so the corpus is embedded once) and BM25-encoded as title + "\\n" + chunk text by
-`Bm25Encoder`; the points go into a real `EdgeStore` (sparse search with IDF over live points,
-dense brute-force cosine, as the service never optimises the shard). Rankings then follow
-`Retriever._search_uncached`: at `top_k` results, each mode searches `max(top_k, candidates)`
-deep in hybrid mode, `top_k` deep alone, and fuses with `shared.search.ranking`. Chunk rankings become
-document rankings by best chunk and are scored with ranx (`shared.search.evaluation`), at the top_k
-`rag eval` asks for; `rag eval` through the live service gives the same figures.
+by `Chunker` (RAG_CHUNK_* settings), each chunk embedded as the ingest stage does (the title cut
+to fit, then the text: `Chunker.titled`; `--dense text`, the chunk text alone, as chunking
+signature v1 did) by `Embedder` in batches of 32 (cached under the temp dir, so the corpus is
+embedded once) and BM25-encoded as title + "\n" + chunk text by `Bm25Encoder`; the points go
+into a real `EdgeStore` (sparse search with IDF over live points, dense brute-force cosine, as
+the service never optimises the shard). Rankings then follow `Retriever._search_uncached`
+(`shared.search.retriever.ranked_hits`): at `top_k` results, each mode searches
+`max(top_k, candidates)` deep in hybrid mode, `top_k` deep alone, and ranks with
+`shared.search.ranking.rank` (the query's BM25 term count picks the dense weight). Chunk
+rankings become document rankings by best chunk and are scored with ranx
+(`shared.search.evaluation`), at the top_k `rag eval` asks for; `rag eval` through the live
+service gives the same figures.
 
 The report: the shipped defaults' table, the defaults before tuning, a coordinate ascent over
 the BM25 settings (and where the title goes), a grid over fusion, candidates and weights, and
@@ -155,21 +161,16 @@ class Fusion:
     dense_weight: float = 0.5
     candidates: int = 100
     by_document: bool = False  # convex only: each document's best chunk scores for it
-    second_chunk_weight: float = 0.0  # by document: share of the second-best chunk
     short_query_terms: int = 0  # queries of at most this many BM25 terms ...
     short_query_dense_weight: float = 0.5  # ... fuse with this dense weight
-    feedback_chunks: int = 0  # Rocchio from this many first-pass chunks ...
-    feedback_weight: float = 0.0  # ... with this weight (a second dense search)
 
     def label(self) -> str:
         if self.kind == "rrf":
             return f"rrf k={self.rrf_k} c={self.candidates}"
         unit = "doc" if self.by_document else "chunk"
-        extra = f" +{self.second_chunk_weight}*second" if self.second_chunk_weight else ""
+        extra = ""
         if self.short_query_terms:
             extra += f" (w={self.short_query_dense_weight} if terms<={self.short_query_terms})"
-        if self.feedback_chunks:
-            extra += f" rocchio k={self.feedback_chunks} beta={self.feedback_weight}"
         return f"convex w={self.dense_weight} c={self.candidates} {unit}{extra}"
 
     def policy(self) -> Any:
@@ -179,10 +180,8 @@ class Fusion:
         return ranking.Fusion(
             kind=self.kind, rrf_k=self.rrf_k, dense_weight=self.dense_weight,
             candidates=self.candidates, by_document=self.by_document,
-            second_chunk_weight=self.second_chunk_weight,
             short_query_terms=self.short_query_terms,
             short_query_dense_weight=self.short_query_dense_weight,
-            feedback_chunks=self.feedback_chunks, feedback_weight=self.feedback_weight,
         )
 
 
@@ -230,32 +229,6 @@ class Bench:
             self.stores[variant] = store
         return self._sparse[variant]
 
-    def _with_feedback(self, variant: LexicalVariant, policy: Any, *, top_k: int) -> dict[
-            str, list[StoredHit]]:
-        """Hybrid with pseudo-relevance feedback: a second dense search per query, so each
-        query goes through `shared.search.retriever.ranked_hits` against the live store."""
-        from shared.search.retriever import ranked_hits
-
-        self.sparse(variant)
-        store, encoder = self.stores[variant], variant.encoder()
-        position = {(c.external_id, c.index): i for i, c in enumerate(self.chunks)}
-
-        def feedback(hits: list[StoredHit]) -> np.ndarray:
-            return self.vectors[[position[(h.payload["external_id"], h.payload["chunk_index"])]
-                                 for h in hits]]
-
-        return {
-            qid: [
-                hit
-                for hit, _ in ranked_hits(
-                    store, "scifact", mode="hybrid", fusion=policy, top_k=top_k,
-                    query_vector=lambda qid=qid: self.query_vectors[qid],
-                    sparse_query=encoder.encode_query(text), feedback_vectors=feedback,
-                )
-            ]
-            for qid, text in self.queries.items()
-        }
-
     def close(self) -> None:
         for store in self.stores.values():
             store.close()
@@ -279,8 +252,6 @@ class Bench:
             raise ValueError(f"depth {depth} is over the fetched {self.depth}")
         dense_all, sparse_all = self.dense(), self.sparse(variant)
         encoder = variant.encoder()
-        if mode == "hybrid" and policy.feedback_chunks:
-            return self._with_feedback(variant, policy, top_k=top_k)
         return {
             qid: [
                 hit
@@ -527,10 +498,8 @@ def shipped() -> tuple[LexicalVariant, Fusion]:
     # The service's convex fusion is by document (shared.search.ranking.Fusion's default).
     fusion = Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
                     candidates=r.candidates, by_document=r.fusion == "convex",
-                    second_chunk_weight=r.second_chunk_weight,
                     short_query_terms=r.short_query_terms,
-                    short_query_dense_weight=r.short_query_dense_weight,
-                    feedback_chunks=r.feedback_chunks, feedback_weight=r.feedback_weight)
+                    short_query_dense_weight=r.short_query_dense_weight)
     if r.fusion == "convex" and fusion.policy() != fusion_of(r):
         raise AssertionError(f"the bench's {fusion.policy()} is not the service's {fusion_of(r)}")
     lexical = LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,

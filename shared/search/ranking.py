@@ -10,8 +10,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from shared.vectors.store import StoredHit
 
 MODES = ("hybrid", "dense", "bm25")
@@ -26,11 +24,8 @@ class Fusion:
     dense_weight: float = 0.5
     candidates: int = 300
     by_document: bool = True  # convex only: each document's best chunk scores for it
-    second_chunk_weight: float = 0.0  # by document: share of the second-best chunk's value
     short_query_terms: int = 0  # convex: queries of at most this many BM25 terms ...
     short_query_dense_weight: float = 0.5  # ... fuse with this dense weight
-    feedback_chunks: int = 0  # hybrid: Rocchio from this many top chunks of a first pass ...
-    feedback_weight: float = 0.0  # ... moving the query vector this far toward their mean
 
     def depth(self, mode: str, top_k: int) -> int:
         """How many hits to fetch from each list for a query of `mode`."""
@@ -41,10 +36,6 @@ class Fusion:
         if query_terms is not None and query_terms <= self.short_query_terms:
             return self.short_query_dense_weight
         return self.dense_weight
-
-    def document_value(self) -> Callable[[list[float]], float]:
-        """A document's value in one list from its chunks' values there, best first."""
-        return second_share(self.second_chunk_weight)
 
 
 def rank(
@@ -68,7 +59,6 @@ def rank(
             sparse,
             dense_weight=fusion.dense_weight_for(query_terms),
             by_document=fusion.by_document,
-            document_value=fusion.document_value(),
         )
     else:
         ranked = reciprocal_rank_fusion([dense, sparse], k=fusion.rrf_k)
@@ -146,25 +136,6 @@ def convex_fusion(
         for document, chunk_id in best_chunk.items():
             scores[chunk_id] = sum(w * v for w, v in zip(weights, best_in_list[document]))
     return sorted(((hits[i], s) for i, s in scores.items()), key=lambda hs: -hs[1])
-
-
-def rocchio(query: np.ndarray, feedback: np.ndarray, *, weight: float) -> np.ndarray:
-    """The query vector plus `weight` times the mean of the feedback chunks' vectors, at unit
-    length (pseudo-relevance feedback: the top chunks of a first pass stand for relevant)."""
-    moved = np.asarray(query, dtype=np.float32) + weight * np.asarray(feedback).mean(axis=0)
-    norm = float(np.linalg.norm(moved))
-    return moved / norm if norm else np.asarray(query, dtype=np.float32)
-
-
-def second_share(weight: float) -> Callable[[list[float]], float]:
-    """The best value plus `weight` times the second best (values sorted, best first)."""
-    if weight == 0:
-        return max
-
-    def value(values: list[float]) -> float:
-        return values[0] + weight * (values[1] if len(values) > 1 else 0.0)
-
-    return value
 
 
 def _min_max(ranked: Sequence[StoredHit]) -> list[tuple[StoredHit, float]]:

@@ -12,7 +12,7 @@ import numpy as np
 
 from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
-from shared.search.ranking import MODES, Fusion, rank, result_row, rocchio
+from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.resources import Resources
 from shared.settings import RetrievalSettings
 from shared.vectors.store import SparseVector, StoredHit, VectorStore
@@ -66,9 +66,7 @@ class Retriever:
             "rrf_k": r.rrf_k,
             "w": r.dense_weight,
             "c": r.candidates,
-            "second": r.second_chunk_weight,
             "short": [r.short_query_terms, r.short_query_dense_weight],
-            "feedback": [r.feedback_chunks, r.feedback_weight],
         }
 
     def query_vector(self, query: str, info: CacheInfo, *, use_cache: bool) -> np.ndarray:
@@ -154,23 +152,9 @@ class Retriever:
             vectors.append(v)
             return v
 
-        def feedback(hits: list[StoredHit]) -> np.ndarray:
-            # The vectors the index stage stored: the same texts, through the embedding cache.
-            texts = [
-                self._res.chunker.titled(h.payload.get("title") or "", h.payload.get("text") or "")
-                for h in hits
-            ]
-            outcome = self._res.embedding_cache.embed(
-                texts, self._res.embedder.encode, use_cache=use_cache
-            )
-            info.embed_hits += outcome.cached
-            info.embed_misses += outcome.computed
-            return outcome.vectors
-
         ranked = ranked_hits(
             self._res.store, corpus, mode=mode, fusion=self.fusion(), top_k=top_k,
             query_vector=vector, sparse_query=self._res.bm25.encode_query(query),
-            feedback_vectors=feedback,
         )
         return [result_row(hit, score) for hit, score in ranked]
 
@@ -182,11 +166,8 @@ def fusion_of(r: RetrievalSettings) -> Fusion:
         rrf_k=r.rrf_k,
         dense_weight=r.dense_weight,
         candidates=r.candidates,
-        second_chunk_weight=r.second_chunk_weight,
         short_query_terms=r.short_query_terms,
         short_query_dense_weight=r.short_query_dense_weight,
-        feedback_chunks=r.feedback_chunks,
-        feedback_weight=r.feedback_weight,
     )
 
 
@@ -199,33 +180,20 @@ def ranked_hits(
     top_k: int,
     query_vector: Callable[[], np.ndarray],
     sparse_query: SparseVector,
-    feedback_vectors: Callable[[list[StoredHit]], np.ndarray] | None = None,
 ) -> list[tuple[StoredHit, float]]:
     """The top `top_k` (chunk, score) of one query: each list fetched `fusion.depth` deep from
-    the store, then ranked. `query_vector` is called only when a dense list is needed;
-    `feedback_vectors` gives the stored vectors of chunks, for `fusion.feedback_chunks`.
+    the store, then ranked. `query_vector` is called only when a dense list is needed.
 
     `/search` and the offline benchmarks (bench/tune_scifact.py, bench/baselines.py) both rank
     through here, so the benchmarks score what the service returns.
     """
     depth = fusion.depth(mode, top_k)
-    terms = len(sparse_query.indices)
     dense: list[StoredHit] = []
     sparse: list[StoredHit] = []
-    vector = None
     if mode in ("dense", "hybrid"):
-        vector = query_vector()
-        dense = store.search_dense(corpus, vector.tolist(), limit=depth)
+        dense = store.search_dense(corpus, query_vector().tolist(), limit=depth)
     if mode in ("bm25", "hybrid") and sparse_query.indices:
         sparse = store.search_sparse(corpus, sparse_query, limit=depth)
-    feedback = fusion.feedback_chunks if mode == "hybrid" and feedback_vectors else 0
-    ranked = rank(
-        mode, dense, sparse, fusion=fusion, top_k=max(top_k, feedback), query_terms=terms
+    return rank(
+        mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=len(sparse_query.indices)
     )
-    if feedback and ranked and vector is not None and feedback_vectors is not None:
-        # A second dense search from the query moved toward the first pass's top chunks.
-        chunks = feedback_vectors([hit for hit, _ in ranked[:feedback]])
-        moved = rocchio(vector, chunks, weight=fusion.feedback_weight)
-        dense = store.search_dense(corpus, moved.tolist(), limit=depth)
-        ranked = rank(mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=terms)
-    return ranked[:top_k]

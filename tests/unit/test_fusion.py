@@ -5,7 +5,6 @@ from shared.search.ranking import (
     convex_fusion,
     rank,
     reciprocal_rank_fusion,
-    second_share,
 )
 from shared.vectors.store import StoredHit
 
@@ -72,18 +71,17 @@ def test_hits_without_a_document_fuse_chunk_by_chunk() -> None:
     )
 
 
-def test_a_documents_second_chunk_adds_its_share_by_document() -> None:
+def test_a_documents_value_in_a_list_can_count_more_than_its_best_chunk() -> None:
     # B's best chunk is a little below A's in both lists, but B has a strong second chunk.
     dense = doc_hits(("a0", "A", 1.0), ("b0", "B", 0.95), ("b1", "B", 0.9), ("z", "Z", 0.0))
     sparse = doc_hits(("a0", "A", 10.0), ("b0", "B", 9.5), ("b1", "B", 9.0), ("z", "Z", 0.0))
     alone = convex_fusion(dense, sparse, dense_weight=0.5)
     assert alone[0][0].id == "a0"
-    shared = convex_fusion(dense, sparse, dense_weight=0.5, document_value=second_share(0.25))
-    scores = {h.id: s for h, s in shared}
-    assert shared[0][0].id == "b0"
-    assert abs(scores["b0"] - (0.95 + 0.25 * 0.9)) < 1e-9
-    assert scores["a0"] == 1.0  # no second chunk: its best alone
-    assert second_share(0.0) is max
+    summed = convex_fusion(dense, sparse, dense_weight=0.5, document_value=sum)
+    scores = {h.id: s for h, s in summed}
+    assert summed[0][0].id == "b0"
+    assert abs(scores["b0"] - (0.95 + 0.9)) < 1e-9
+    assert scores["a0"] == 1.0  # one chunk: its value alone
 
 
 def test_short_queries_fuse_with_their_own_dense_weight() -> None:

@@ -1,73 +1,61 @@
-"""One query's ranking against a store: the lists it fetches, and pseudo-relevance feedback."""
+"""One query's ranking against a store: which lists it fetches, how deep, and its term count."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from shared.search.ranking import Fusion, rocchio
+from shared.search.ranking import Fusion
 from shared.search.retriever import ranked_hits
 from shared.vectors.store import SparseVector, StoredHit
 
-# Three chunks of three documents on a plane: the query sits nearest to "a", "b" is the
-# document BM25 likes, "c" lies beyond "b" from the query.
-VECTORS = {"a": np.array([1.0, 0.0]), "b": np.array([0.6, 0.8]), "c": np.array([0.0, 1.0])}
-QUERY = np.array([0.9, 0.1]) / np.linalg.norm([0.9, 0.1])
 
-
-class PlaneStore:
-    """Dense search by dot product over VECTORS; sparse search a fixed BM25 list."""
+class ListStore:
+    """Two fixed lists; records each search and its depth."""
 
     def __init__(self) -> None:
-        self.dense_queries: list[list[float]] = []
+        self.searches: list[tuple[str, int]] = []
 
     def search_dense(self, corpus: str, vector: list[float], *, limit: int) -> list[StoredHit]:
-        self.dense_queries.append(vector)
-        scored = sorted(((float(np.dot(v, vector)), k) for k, v in VECTORS.items()), reverse=True)
-        return [StoredHit(id=k, score=s, payload={"doc_id": k}) for s, k in scored[:limit]]
+        self.searches.append(("dense", limit))
+        return [StoredHit(id="a", score=0.9, payload={}), StoredHit(id="b", score=0.1, payload={})]
 
     def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
-        hits = [("b", 9.0), ("c", 3.0), ("a", 1.0)]
-        return [StoredHit(id=k, score=s, payload={"doc_id": k}) for k, s in hits[:limit]]
+        self.searches.append(("sparse", limit))
+        return [StoredHit(id="b", score=9.0, payload={}), StoredHit(id="a", score=1.0, payload={})]
 
 
-def feedback(hits: list[StoredHit]) -> np.ndarray:
-    return np.stack([VECTORS[h.id] for h in hits])
+def search(fusion: Fusion, *, mode: str, terms: int, top_k: int = 2) -> tuple[dict, ListStore]:
+    store = ListStore()
+    embedded: list[bool] = []
 
+    def vector() -> np.ndarray:
+        embedded.append(True)
+        return np.array([1.0, 0.0])
 
-def search(fusion: Fusion, *, mode: str = "hybrid", top_k: int = 3) -> tuple[list[str], PlaneStore]:
-    store = PlaneStore()
     ranked = ranked_hits(
-        store, "c", mode=mode, fusion=fusion, top_k=top_k, query_vector=lambda: QUERY,
-        sparse_query=SparseVector(indices=[1, 2], values=[1.0, 1.0]), feedback_vectors=feedback,
+        store, "c", mode=mode, fusion=fusion, top_k=top_k, query_vector=vector,
+        sparse_query=SparseVector(indices=list(range(terms)), values=[1.0] * terms),
     )
-    return [h.id for h, _ in ranked], store
+    assert bool(embedded) == (mode != "bm25")  # the query is embedded only when needed
+    return {h.id: s for h, s in ranked}, store
 
 
-def test_rocchio_moves_the_query_toward_the_feedback_and_keeps_unit_length() -> None:
-    moved = rocchio(QUERY, np.stack([VECTORS["c"]]), weight=1.0)
-    assert abs(float(np.linalg.norm(moved)) - 1.0) < 1e-6
-    assert float(np.dot(moved, VECTORS["c"])) > float(np.dot(QUERY, VECTORS["c"]))
+def test_hybrid_fetches_both_lists_candidates_deep() -> None:
+    _, store = search(Fusion(candidates=300), mode="hybrid", terms=6)
+    assert store.searches == [("dense", 300), ("sparse", 300)]
+    _, store = search(Fusion(candidates=300), mode="dense", terms=6, top_k=7)
+    assert store.searches == [("dense", 7)]
 
 
-def test_without_feedback_one_dense_search() -> None:
-    order, store = search(Fusion(dense_weight=0.5))
-    assert len(store.dense_queries) == 1
-    assert sorted(order) == ["a", "b", "c"]
+def test_a_query_without_bm25_terms_searches_dense_only() -> None:
+    scores, store = search(Fusion(), mode="hybrid", terms=0)
+    assert store.searches == [("dense", 300)]
+    assert list(scores) == ["a", "b"]
 
 
-def test_feedback_searches_again_from_the_moved_query_and_ranks_that_list() -> None:
-    fusion = Fusion(dense_weight=0.5, feedback_chunks=2, feedback_weight=1.0)
-    order, store = search(fusion, top_k=1)
-    assert len(store.dense_queries) == 2
-    # The first pass ranks b, then a: the query moves toward their mean, still with 2 chunks
-    # of feedback although only one result was asked for.
-    expected = rocchio(QUERY, np.stack([VECTORS["b"], VECTORS["a"]]), weight=1.0)
-    assert np.allclose(store.dense_queries[1], expected)
-    assert order == ["b"]
-
-
-def test_feedback_is_for_hybrid_mode_only() -> None:
-    fusion = Fusion(dense_weight=0.5, feedback_chunks=2, feedback_weight=1.0)
-    for mode in ("dense", "bm25"):
-        _, store = search(fusion, mode=mode)
-        assert len(store.dense_queries) == (1 if mode == "dense" else 0)
+def test_the_query_term_count_picks_the_dense_weight() -> None:
+    fusion = Fusion(dense_weight=0.5, short_query_terms=5, short_query_dense_weight=0.6)
+    short, _ = search(fusion, mode="hybrid", terms=5)
+    long, _ = search(fusion, mode="hybrid", terms=6)
+    assert short == {"a": 0.6, "b": 0.4}
+    assert long == {"a": 0.5, "b": 0.5}

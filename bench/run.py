@@ -9,7 +9,8 @@ Steps, in order:
    shared by both, so the corpus is embedded once.
 3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
 4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
-   seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra).
+   seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
+   about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
 any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
 cores, a few minutes with --quick.

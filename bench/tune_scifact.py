@@ -197,8 +197,10 @@ class Bench:
         query_vectors: np.ndarray,
         workdir: Path,
         depth: int,
+        keep_stores: bool = False,
     ) -> None:
         self.chunks = chunks
+        self.keep_stores = keep_stores  # open for second-round searches (the ideas)
         self.vectors = vectors
         self.queries = queries
         self.query_vectors = dict(zip(queries, query_vectors, strict=True))
@@ -206,7 +208,7 @@ class Bench:
         self.depth = depth  # hits fetched once per query and mode; shallower lists are prefixes
         self._dense: dict[str, list[StoredHit]] | None = None
         self._sparse: dict[LexicalVariant, dict[str, list[StoredHit]]] = {}
-        self.stores: dict[LexicalVariant, Any] = {}  # kept open for second-round searches
+        self.stores: dict[LexicalVariant, Any] = {}  # with keep_stores
 
     def _store(self, variant: LexicalVariant) -> Any:
         return edge_store(self.workdir / f"store-{len(self._sparse)}", self.chunks, self.vectors,
@@ -226,7 +228,10 @@ class Bench:
                                             limit=self.depth)
                     for qid in self.queries
                 }
-            self.stores[variant] = store
+            if self.keep_stores:
+                self.stores[variant] = store
+            else:
+                store.close()
         return self._sparse[variant]
 
     def close(self) -> None:
@@ -434,7 +439,7 @@ def ideas_main(args: argparse.Namespace) -> None:
     lexical, fusion = shipped()
     with tempfile.TemporaryDirectory(prefix="tune-scifact-") as workdir:
         common: dict[str, Any] = {"queries": dataset.queries, "query_vectors": query_vectors,
-                                  "depth": 1000}
+                                  "depth": 1000, "keep_stores": True}
         titled = Bench(chunks=chunks, vectors=vectors, workdir=Path(workdir) / "title", **common)
         text = None if text_vectors is None else Bench(
             chunks=text_chunks, vectors=text_vectors, workdir=Path(workdir) / "text", **common)

@@ -109,7 +109,9 @@ def convex_fusion(
     matches the words and whose second chunk matches the meaning ranks on both. Its other
     chunks keep their own scores, which never exceed that one, so results stay chunks and a
     document ranks where its best chunk does. On SciFact train: nDCG@10 0.733 against 0.730
-    chunk by chunk (bench/tune_scifact.py).
+    chunk by chunk (bench/tune_scifact.py). `document_value` turns a document's values in one
+    list (best first) into its value there: the best (the default) beat the sum, the top-2
+    mean and the best plus a share of the second (bench/scifact_ideas.py).
     """
     weights = (dense_weight, 1.0 - dense_weight)
     normalised = (_min_max(dense), _min_max(sparse))

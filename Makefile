@@ -38,6 +38,7 @@ wrk:
 		|| echo "wrk not installed: the load benchmarks fall back to a Python client"
 
 bench: install wrk
+	$(PY) -m pip install -q -e '.[bench]'
 	$(PY) -m bench.run
 
 clean:

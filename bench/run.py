@@ -1,14 +1,18 @@
 """Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
-[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]`.
+[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]
+[--skip-baselines]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
 2. search_latency, cache_ask and load_admission: one fresh deployment with SciFact ingested
    (~11.9k chunks), shared by all three, so the corpus is embedded once.
 3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
-4. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
+4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
+   seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
+   about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).
+5. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
 any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
 cores, a few minutes with --quick.
@@ -25,7 +29,14 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from bench import cache_ask, generation, ingest_throughput, load_admission, search_latency
+from bench import (
+    baselines,
+    cache_ask,
+    generation,
+    ingest_throughput,
+    load_admission,
+    search_latency,
+)
 from bench.common import (
     QUICK_SCIFACT_DOCS,
     REPO,
@@ -143,11 +154,21 @@ def _admission_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _baseline_figures(r: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "queries": r["queries"],
+        **{
+            name: {"ndcg@10": v["ndcg@10"], "p50_ms": v["latency"]["p50_ms"]}
+            for name, v in r["systems"].items()
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
     for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
-                 "generation"):
+                 "generation", "baselines"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -236,6 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         step("store_latency", lambda: _script("store_latency"), _store_figures)
     if not args.skip_pdf_parsers:
         step("pdf_parsers", lambda: _script("pdf_parsers"), _pdf_figures)
+    if not args.skip_baselines:
+
+        def baselines_step() -> dict[str, Any]:
+            r = baselines.run(quick=quick)
+            write_result(baselines.NAME, r)
+            return r
+
+        if (r := step("baselines", baselines_step, _baseline_figures)) is not None:
+            reports["baselines"] = r
 
     if not args.skip_generation:
 
@@ -276,6 +306,7 @@ def render(summary: dict[str, Any], reports: dict[str, dict[str, Any]]) -> str:
         (cache_ask, "cache_ask"),
         (load_admission, "load_admission"),
         (generation, "generation"),
+        (baselines, "baselines"),
     ):
         if name in reports:
             lines.append(mod.summary_lines(reports[name]))

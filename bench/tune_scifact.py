@@ -1,18 +1,24 @@
 """Tune BM25, dense and hybrid retrieval on SciFact's train split, offline and fast.
 
-Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense-title]
-[--max-tokens 200]`. Writes bench/results/tune_scifact.json (with `--dense-title`:
-tune_scifact_dense_title.json) and prints one line per variant to stderr.
+Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense title|text]
+[--ideas] [--max-tokens 200] [--threads N]`. Writes bench/results/tune_scifact.json (with
+`--dense text`: tune_scifact_dense_text.json; with `--ideas`: tune_scifact_ideas.json, see
+bench/scifact_ideas.py) and prints one line per variant to stderr. `--grid none` scores what
+the service runs with its default settings, and nothing else.
 
 What the service computes, reproduced without HTTP: corpus.jsonl read by `iter_jsonl`, chunked
-by `Chunker` (RAG_CHUNK_* settings), each chunk embedded alone (`Embedder`, cached under
-/tmp so the corpus is embedded once) and BM25-encoded as title + "\\n" + chunk text by
-`Bm25Encoder`; the points go into a real `EdgeStore` (sparse search with IDF over live points,
-dense brute-force cosine, as the service never optimises the shard). Rankings then follow
-`Retriever._search_uncached`: at `top_k` results, each mode searches `max(top_k, candidates)`
-deep in hybrid mode, `top_k` deep alone, and fuses with `shared.search.ranking`. Chunk rankings become
-document rankings by best chunk and are scored with ranx (`shared.search.evaluation`), at the top_k
-`rag eval` asks for; `rag eval` through the live service gives the same figures.
+by `Chunker` (RAG_CHUNK_* settings), each chunk embedded as the ingest stage does (the title cut
+to fit, then the text: `Chunker.titled`; `--dense text`, the chunk text alone, as chunking
+signature v1 did) by `Embedder` in batches of 32 (cached under the temp dir, so the corpus is
+embedded once) and BM25-encoded as title + "\n" + chunk text by `Bm25Encoder`; the points go
+into a real `EdgeStore` (sparse search with IDF over live points, dense brute-force cosine, as
+the service never optimises the shard). Rankings then follow `Retriever._search_uncached`
+(`shared.search.retriever.ranked_hits`): at `top_k` results, each mode searches
+`max(top_k, candidates)` deep in hybrid mode, `top_k` deep alone, and ranks with
+`shared.search.ranking.rank` (the query's BM25 term count picks the dense weight). Chunk
+rankings become document rankings by best chunk and are scored with ranx
+(`shared.search.evaluation`), at the top_k `rag eval` asks for; `rag eval` through the live
+service gives the same figures.
 
 The report: the shipped defaults' table, the defaults before tuning, a coordinate ascent over
 the BM25 settings (and where the title goes), a grid over fusion, candidates and weights, and
@@ -55,13 +61,17 @@ class CorpusChunk:
     title: str
     index: int
     text: str
+    dense: str  # what is embedded: the text, or the title (cut to fit) and the text
 
 
 # ---- corpus, chunks and embeddings (cached) --------------------------------------------------
 
 
-def corpus_chunks(data: Path, *, max_tokens: int, overlap_tokens: int) -> list[CorpusChunk]:
-    """Every chunk of corpus.jsonl, as the parse stage makes them."""
+def corpus_chunks(
+    data: Path, *, max_tokens: int, overlap_tokens: int, dense_title: bool = True
+) -> list[CorpusChunk]:
+    """Every chunk of corpus.jsonl, as the parse stage makes them, with what it embeds
+    (`dense_title`: the title and the text, by `Chunker.titled`, as the service does)."""
     from shared.chunking import Chunker
     from shared.parsing import iter_jsonl
     from shared.vectors.embedding import default_model_path
@@ -73,13 +83,13 @@ def corpus_chunks(data: Path, *, max_tokens: int, overlap_tokens: int) -> list[C
     for doc in iter_jsonl(data / "corpus.jsonl"):
         assert doc.external_id is not None
         for chunk in chunker.chunk(doc):
-            chunks.append(CorpusChunk(doc.external_id, doc.title, chunk.index, chunk.text))
+            dense = (
+                chunker.titled(doc.title, chunk.text, n_tokens=chunk.n_tokens)
+                if dense_title
+                else chunk.text
+            )
+            chunks.append(CorpusChunk(doc.external_id, doc.title, chunk.index, chunk.text, dense))
     return chunks
-
-
-def dense_text(chunk: CorpusChunk, *, title: bool = False) -> str:
-    """What is embedded for a chunk: its text (the service), or title and text (experiment)."""
-    return f"{chunk.title}\n{chunk.text}" if title and chunk.title else chunk.text
 
 
 def _digest(texts: Sequence[str], model_id: str) -> str:
@@ -89,12 +99,17 @@ def _digest(texts: Sequence[str], model_id: str) -> str:
     return h.hexdigest()[:16]
 
 
-def embeddings(texts: Sequence[str], *, label: str, threads: int) -> np.ndarray:
-    """Embeddings of `texts` by the service's Embedder, cached in a .npy keyed by their digest."""
+def cache_path(texts: Sequence[str], *, label: str) -> Path:
+    """Where the embeddings of exactly `texts` by the current model are cached."""
     from shared.vectors.embedding import default_model_path, model_identity
 
     model_id = model_identity(default_model_path())
-    path = CACHE / f"{label}-{_digest(texts, model_id)}.npy"
+    return CACHE / f"{label}-{_digest(texts, model_id)}.npy"
+
+
+def embeddings(texts: Sequence[str], *, label: str, threads: int) -> np.ndarray:
+    """Embeddings of `texts` by the service's Embedder, cached in a .npy keyed by their digest."""
+    path = cache_path(texts, label=label)
     if path.exists():
         return np.load(path)
     from shared.vectors.embedding import Embedder
@@ -146,12 +161,28 @@ class Fusion:
     dense_weight: float = 0.5
     candidates: int = 100
     by_document: bool = False  # convex only: each document's best chunk scores for it
+    short_query_terms: int = 0  # queries of at most this many BM25 terms ...
+    short_query_dense_weight: float = 0.5  # ... fuse with this dense weight
 
     def label(self) -> str:
         if self.kind == "rrf":
             return f"rrf k={self.rrf_k} c={self.candidates}"
         unit = "doc" if self.by_document else "chunk"
-        return f"convex w={self.dense_weight} c={self.candidates} {unit}"
+        extra = ""
+        if self.short_query_terms:
+            extra += f" (w={self.short_query_dense_weight} if terms<={self.short_query_terms})"
+        return f"convex w={self.dense_weight} c={self.candidates} {unit}{extra}"
+
+    def policy(self) -> Any:
+        """The same, as `shared.search.ranking.Fusion`."""
+        from shared.search import ranking
+
+        return ranking.Fusion(
+            kind=self.kind, rrf_k=self.rrf_k, dense_weight=self.dense_weight,
+            candidates=self.candidates, by_document=self.by_document,
+            short_query_terms=self.short_query_terms,
+            short_query_dense_weight=self.short_query_dense_weight,
+        )
 
 
 class Bench:
@@ -166,8 +197,10 @@ class Bench:
         query_vectors: np.ndarray,
         workdir: Path,
         depth: int,
+        keep_stores: bool = False,
     ) -> None:
         self.chunks = chunks
+        self.keep_stores = keep_stores  # open for second-round searches (the ideas)
         self.vectors = vectors
         self.queries = queries
         self.query_vectors = dict(zip(queries, query_vectors, strict=True))
@@ -175,26 +208,11 @@ class Bench:
         self.depth = depth  # hits fetched once per query and mode; shallower lists are prefixes
         self._dense: dict[str, list[StoredHit]] | None = None
         self._sparse: dict[LexicalVariant, dict[str, list[StoredHit]]] = {}
+        self.stores: dict[LexicalVariant, Any] = {}  # with keep_stores
 
     def _store(self, variant: LexicalVariant) -> Any:
-        from shared.vectors.store.edge import EdgeStore
-
-        store = EdgeStore(self.workdir / f"store-{len(self._sparse)}")
-        store.ensure_corpus("scifact", dim=self.vectors.shape[1])
-        encoder = variant.encoder()
-        points = [
-            ChunkPoint(
-                id=_uuid(f"{c.external_id}/{c.index}"),
-                dense=vector.tolist(),
-                sparse=encoder.encode_document(variant.lexical_text(c)),
-                payload={"doc_id": c.external_id, "external_id": c.external_id,
-                         "chunk_index": c.index},
-            )
-            for c, vector in zip(self.chunks, self.vectors, strict=True)
-        ]
-        for start in range(0, len(points), 256):
-            store.upsert("scifact", points[start : start + 256])
-        return store
+        return edge_store(self.workdir / f"store-{len(self._sparse)}", self.chunks, self.vectors,
+                          variant)
 
     def sparse(self, variant: LexicalVariant) -> dict[str, list[StoredHit]]:
         if variant not in self._sparse:
@@ -210,8 +228,16 @@ class Bench:
                                             limit=self.depth)
                     for qid in self.queries
                 }
-            store.close()
+            if self.keep_stores:
+                self.stores[variant] = store
+            else:
+                store.close()
         return self._sparse[variant]
+
+    def close(self) -> None:
+        for store in self.stores.values():
+            store.close()
+        self.stores.clear()
 
     def dense(self) -> dict[str, list[StoredHit]]:
         if self._dense is None:
@@ -225,27 +251,47 @@ class Bench:
         """Per query, the chunks /search returns: the same `shared.search.ranking.rank`."""
         from shared.search import ranking
 
-        policy = ranking.Fusion(
-            kind=fusion.kind,
-            rrf_k=fusion.rrf_k,
-            dense_weight=fusion.dense_weight,
-            candidates=fusion.candidates,
-            by_document=fusion.by_document,
-        )
+        policy = fusion.policy()
         depth = policy.depth(mode, top_k)
         if mode == "hybrid" and depth > self.depth:
             raise ValueError(f"depth {depth} is over the fetched {self.depth}")
         dense_all, sparse_all = self.dense(), self.sparse(variant)
+        encoder = variant.encoder()
         return {
             qid: [
                 hit
                 for hit, _ in ranking.rank(
                     mode, dense_all[qid][:depth], sparse_all[qid][:depth], fusion=policy,
-                    top_k=top_k,
+                    top_k=top_k, query_terms=len(encoder.encode_query(text).indices),
                 )
             ]
-            for qid in self.queries
+            for qid, text in self.queries.items()
         }
+
+
+def edge_store(
+    path: Path, chunks: Sequence[CorpusChunk], vectors: np.ndarray, variant: LexicalVariant
+) -> Any:
+    """A real EdgeStore at `path` holding every chunk (corpus "scifact"), as the index stage
+    writes it: the chunk's vector, the BM25 vector of title + text, and its ids."""
+    from shared.vectors.store.edge import EdgeStore
+
+    store = EdgeStore(path)
+    store.ensure_corpus("scifact", dim=vectors.shape[1])
+    encoder = variant.encoder()
+    points = [
+        ChunkPoint(
+            id=_uuid(f"{c.external_id}/{c.index}"),
+            dense=vector.tolist(),
+            sparse=encoder.encode_document(variant.lexical_text(c)),
+            payload={"doc_id": c.external_id, "external_id": c.external_id,
+                     "chunk_index": c.index},
+        )
+        for c, vector in zip(chunks, vectors, strict=True)
+    ]
+    for start in range(0, len(points), 256):
+        store.upsert("scifact", points[start : start + 256])
+    return store
 
 
 def _uuid(key: str) -> str:
@@ -306,26 +352,34 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--embed-only", action="store_true")
     parser.add_argument(
-        "--dense-title", action="store_true",
-        help="Experiment: embed title + newline + chunk text (the service embeds the text).",
+        "--dense", choices=("title", "text"), default="title",
+        help="What each chunk's vector embeds: its title (cut to fit) and text, as the service "
+        "does, or its text alone (chunking signature v1).",
     )
     parser.add_argument(
         "--grid", choices=("all", "fusion", "none"), default="all",
         help="Variants to try: lexical and fusion, fusion only, or none (shipped defaults).",
     )
+    parser.add_argument(
+        "--ideas", action="store_true",
+        help="Measure the retrieval ideas of bench/scifact_ideas.py (both --dense kinds) and "
+        "write bench/results/tune_scifact_ideas.json instead.",
+    )
     args = parser.parse_args()
+    if args.ideas:
+        return ideas_main(args)
     from shared.search.evaluation import DEFAULT_TOP_K, load_beir
 
     timings: dict[str, float] = {}
     started = time.monotonic()
     chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
-                           overlap_tokens=args.overlap_tokens)
+                           overlap_tokens=args.overlap_tokens, dense_title=args.dense == "title")
     timings["chunking_s"] = round(time.monotonic() - started, 1)
     print(f"{len(chunks)} chunks in {timings['chunking_s']}s", file=sys.stderr)
     t = time.monotonic()
     vectors = embeddings(
-        [dense_text(c, title=args.dense_title) for c in chunks],
-        label=f"chunks{args.max_tokens}{'-title' if args.dense_title else ''}",
+        [c.dense for c in chunks],
+        label=f"chunks{args.max_tokens}{'-title' if args.dense == 'title' else ''}",
         threads=args.threads,
     )
     timings["chunk_embeddings_s"] = round(time.monotonic() - t, 1)
@@ -349,16 +403,70 @@ def main() -> None:
         documents=len({c.external_id for c in chunks}),
         chunks=len(chunks),
         chunking={"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens},
-        dense_text="title + chunk text" if args.dense_title else "chunk text",
+        dense_text="title + chunk text" if args.dense == "title" else "chunk text",
         top_k=DEFAULT_TOP_K,
         timings=timings,
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     suffix = ("" if args.max_tokens == 200 else f"_chunk{args.max_tokens}") + (
-        "_dense_title" if args.dense_title else "")
+        "_dense_text" if args.dense == "text" else "")
     out = RESULTS.with_stem(RESULTS.stem + suffix)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report["shipped"], indent=2))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def ideas_main(args: argparse.Namespace) -> None:
+    """Both kinds of chunk vectors in EdgeStores, the first-pass lists, then every idea."""
+    from bench.scifact_ideas import IdeaBench, run_ideas, summary
+    from shared.search.evaluation import DEFAULT_TOP_K, load_beir
+
+    started = time.monotonic()
+    text_chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
+                                overlap_tokens=args.overlap_tokens, dense_title=False)
+    chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
+                           overlap_tokens=args.overlap_tokens, dense_title=True)
+    label = f"chunks{args.max_tokens}"
+    # Text-only vectors are for the dense_title comparison alone: skipped unless cached or
+    # asked for with --dense text.
+    text_texts = [c.dense for c in text_chunks]
+    with_text = args.dense == "text" or cache_path(text_texts, label=label).exists()
+    text_vectors = embeddings(text_texts, label=label, threads=args.threads) if with_text else None
+    vectors = embeddings([c.dense for c in chunks], label=f"{label}-title", threads=args.threads)
+    dataset = load_beir(args.data, split=args.split)
+    query_vectors = embeddings(list(dataset.queries.values()), label=f"queries-{args.split}",
+                               threads=args.threads)
+    lexical, fusion = shipped()
+    with tempfile.TemporaryDirectory(prefix="tune-scifact-") as workdir:
+        common: dict[str, Any] = {"queries": dataset.queries, "query_vectors": query_vectors,
+                                  "depth": 1000, "keep_stores": True}
+        titled = Bench(chunks=chunks, vectors=vectors, workdir=Path(workdir) / "title", **common)
+        text = None if text_vectors is None else Bench(
+            chunks=text_chunks, vectors=text_vectors, workdir=Path(workdir) / "text", **common)
+        try:
+            sparse = titled.sparse(lexical)
+            idea_bench = IdeaBench(
+                chunks=chunks, vectors=vectors, queries=dataset.queries,
+                query_vectors=titled.query_vectors, qrels=dataset.qrels,
+                dense=titled.dense(), dense_text=None if text is None else text.dense(),
+                sparse=sparse,
+                store=titled.stores[lexical], encoder=lexical.encoder(),
+                fusion=fusion.policy(), top_k=DEFAULT_TOP_K, lexical_text=lexical.lexical_text,
+            )
+            print(f"first pass ready in {time.monotonic() - started:.0f}s", file=sys.stderr)
+            report = run_ideas(idea_bench)
+        finally:
+            titled.close()
+            if text is not None:
+                text.close()
+    report.update(split=args.split, queries=len(dataset.queries),
+                  documents=len({c.external_id for c in chunks}), chunks=len(chunks),
+                  top_k=DEFAULT_TOP_K, lexical=_settings(lexical), fusion=fusion.label(),
+                  seconds=round(time.monotonic() - started, 1))
+    out = RESULTS.with_stem(RESULTS.stem + "_ideas")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(summary(report))
     print(f"wrote {out}", file=sys.stderr)
 
 
@@ -388,16 +496,20 @@ def _key(metrics: dict[str, float]) -> tuple[float, float]:
 
 def shipped() -> tuple[LexicalVariant, Fusion]:
     """What the service runs with the defaults in shared/settings.py."""
+    from shared.search.retriever import fusion_of
     from shared.settings import Bm25Settings, RetrievalSettings
 
     b, r = Bm25Settings(), RetrievalSettings()
-    return (
-        LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
-                       stopwords=b.stopwords),
-        # The service's convex fusion is by document (shared.search.ranking.convex_fusion's default).
-        Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
-               candidates=r.candidates, by_document=r.fusion == "convex"),
-    )
+    # The service's convex fusion is by document (shared.search.ranking.Fusion's default).
+    fusion = Fusion(kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight,
+                    candidates=r.candidates, by_document=r.fusion == "convex",
+                    short_query_terms=r.short_query_terms,
+                    short_query_dense_weight=r.short_query_dense_weight)
+    if r.fusion == "convex" and fusion.policy() != fusion_of(r):
+        raise AssertionError(f"the bench's {fusion.policy()} is not the service's {fusion_of(r)}")
+    lexical = LexicalVariant(k1=b.k1, b=b.b, avg_len=b.avg_len, stemmer=b.stemmer,
+                             stopwords=b.stopwords)
+    return lexical, fusion
 
 
 def run_variants(

@@ -17,7 +17,10 @@ from typing import Any
 
 from shared.documents import Chunk, ParsedDocument
 
-__all__ = ["Chunker"]
+__all__ = ["EMBEDDING_WORD_PIECES", "Chunker"]
+
+# What the embedding model reads of one text: 256 word pieces, less [CLS] and [SEP].
+EMBEDDING_WORD_PIECES = 254
 
 # A sentence ends at . ! ? (and closing quotes/brackets) before a capital, digit or opening
 # mark, or at a blank line; `next` is where the following sentence starts. The period of a
@@ -66,6 +69,34 @@ class Chunker:
     def count_tokens(self, text: str) -> int:
         """Word pieces in `text`, without special tokens: what `Chunk.n_tokens` counts."""
         return len(self._encoder.encode(text, add_special_tokens=False).ids)
+
+    def titled(self, title: str, text: str, *, n_tokens: int | None = None) -> str:
+        """What is embedded for a chunk: the document's title, a newline, then the chunk text.
+
+        The title is cut (at a word start) so that title and text together fit the
+        `EMBEDDING_WORD_PIECES` the model reads: the model truncates from the end, and it
+        must lose the title's tail rather than the chunk's. `n_tokens` is the text's count
+        when known (`Chunk.n_tokens`). Word pieces of the two add up, since the tokenizer
+        splits at the newline.
+        """
+        title = title.strip()
+        if not title:
+            return text
+        budget = EMBEDDING_WORD_PIECES - (self.count_tokens(text) if n_tokens is None else n_tokens)
+        if budget <= 0:
+            return text
+        tokens = self._tokens(title)
+        if len(tokens) > budget:
+            # The last word start that leaves at most `budget` pieces before it.
+            end = next((i for i in range(budget, 0, -1) if tokens.word_start[i]), budget)
+            cut = title[: tokens.ends[end - 1]].rstrip()
+            # Only a single word longer than the budget is cut between pieces, which can
+            # re-tokenise differently: shrink until it fits.
+            while end > 1 and self.count_tokens(cut) > budget:
+                end -= 1
+                cut = title[: tokens.ends[end - 1]].rstrip()
+            title = cut
+        return f"{title}\n{text}"
 
     def chunk(self, doc: ParsedDocument) -> list[Chunk]:
         chunks: list[Chunk] = []

@@ -127,7 +127,7 @@ class Resources:
             s.bm25.avg_len,
             s.bm25.stemmer,
             s.bm25.stopwords,
-            "v1",
+            "v2",  # v2: a chunk's vector embeds the document's title, then the chunk text
         ]
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 

@@ -157,8 +157,12 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
             file=msg.source, corpus=corpus, docs=staged_docs, n_batches=n_batches, chunks=chunks
         ),
     )
+    # Each chunk's vector embeds its document's title (cut to fit the model) and its text.
+    dense_texts = [
+        res.chunker.titled(staged_docs[c.doc].title, c.text, n_tokens=c.n_tokens) for c in chunks
+    ]
     for b in range(n_batches):
-        texts = [c.text for c in chunks[b * batch : (b + 1) * batch]]
+        texts = dense_texts[b * batch : (b + 1) * batch]
         dispatch.send(
             EMBED, EmbedMsg(job_id=job_id, file_no=msg.file_no, batch_no=b, texts=texts)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -13,7 +14,8 @@ from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
 from shared.resources import Resources
 from shared.search.ranking import MODES, Fusion, rank, result_row
-from shared.vectors.store import StoredHit
+from shared.settings import RetrievalSettings
+from shared.vectors.store import SparseVector, StoredHit, VectorStore
 
 Mode = Literal["hybrid", "dense", "bm25"]
 
@@ -56,14 +58,17 @@ class Retriever:
         )
 
     def fusion(self) -> Fusion:
-        r = self._res.settings.retrieval
-        return Fusion(
-            kind=r.fusion, rrf_k=r.rrf_k, dense_weight=r.dense_weight, candidates=r.candidates
-        )
+        return fusion_of(self._res.settings.retrieval)
 
     def fusion_settings(self) -> dict[str, Any]:
         r = self._res.settings.retrieval
-        return {"fusion": r.fusion, "rrf_k": r.rrf_k, "w": r.dense_weight, "c": r.candidates}
+        return {
+            "fusion": r.fusion,
+            "rrf_k": r.rrf_k,
+            "w": r.dense_weight,
+            "c": r.candidates,
+            "short": [r.short_query_terms, r.short_query_dense_weight],
+        }
 
     def query_vector(self, query: str, info: CacheInfo, *, use_cache: bool) -> np.ndarray:
         outcome = self._res.embedding_cache.embed(
@@ -143,18 +148,53 @@ class Retriever:
         use_cache: bool,
         vectors: list[np.ndarray],
     ) -> list[dict[str, Any]]:
-        store = self._res.store
-        fusion = self.fusion()
-        depth = fusion.depth(mode, top_k)
-        dense: list[StoredHit] = []
-        sparse: list[StoredHit] = []
-        if mode in ("dense", "hybrid"):
-            vector = self.query_vector(query, info, use_cache=use_cache)
-            vectors.append(vector)
-            dense = store.search_dense(corpus, vector.tolist(), limit=depth)
-        if mode in ("bm25", "hybrid"):
-            sv = self._res.bm25.encode_query(query)
-            if sv.indices:
-                sparse = store.search_sparse(corpus, sv, limit=depth)
-        ranked = rank(mode, dense, sparse, fusion=fusion, top_k=top_k)
+        def vector() -> np.ndarray:
+            v = self.query_vector(query, info, use_cache=use_cache)
+            vectors.append(v)
+            return v
+
+        ranked = ranked_hits(
+            self._res.store, corpus, mode=mode, fusion=self.fusion(), top_k=top_k,
+            query_vector=vector, sparse_query=self._res.bm25.encode_query(query),
+        )
         return [result_row(hit, score) for hit, score in ranked]
+
+
+def fusion_of(r: RetrievalSettings) -> Fusion:
+    """The ranking policy of the RAG_RETRIEVAL_* settings."""
+    return Fusion(
+        kind=r.fusion,
+        rrf_k=r.rrf_k,
+        dense_weight=r.dense_weight,
+        candidates=r.candidates,
+        short_query_terms=r.short_query_terms,
+        short_query_dense_weight=r.short_query_dense_weight,
+    )
+
+
+def ranked_hits(
+    store: VectorStore,
+    corpus: str,
+    *,
+    mode: str,
+    fusion: Fusion,
+    top_k: int,
+    query_vector: Callable[[], np.ndarray],
+    sparse_query: SparseVector,
+) -> list[tuple[StoredHit, float]]:
+    """The top `top_k` (chunk, score) of one query: each list fetched `fusion.depth` deep from
+    the store, then ranked. `query_vector` is called only when a dense list is needed.
+
+    `/search` and the offline benchmarks (bench/tune_scifact.py, bench/baselines.py) both rank
+    through here, so the benchmarks score what the service returns.
+    """
+    depth = fusion.depth(mode, top_k)
+    dense: list[StoredHit] = []
+    sparse: list[StoredHit] = []
+    if mode in ("dense", "hybrid"):
+        dense = store.search_dense(corpus, query_vector().tolist(), limit=depth)
+    if mode in ("bm25", "hybrid") and sparse_query.indices:
+        sparse = store.search_sparse(corpus, sparse_query, limit=depth)
+    return rank(
+        mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=len(sparse_query.indices)
+    )

@@ -191,3 +191,52 @@ def test_every_chunk_of_every_paper_fits_and_round_trips(chunker: Chunker, token
         pages_with_text = {p.number for p in doc.pages if p.text.strip()}
         assert {c.page for c in chunks} == pages_with_text
     assert 1200 < sum(len(chunks) for chunks in all_chunks) < 1800
+
+
+# ---- what is embedded: title and chunk text, within what the model reads ------------------
+
+
+def test_titled_puts_the_title_before_the_text(chunker: Chunker) -> None:
+    assert chunker.titled("Dense retrieval", "Some text.") == "Dense retrieval\nSome text."
+    assert chunker.titled("  ", "Some text.") == "Some text."
+
+
+def test_titled_cuts_a_long_title_at_a_word_so_that_both_fit(
+    chunker: Chunker, tokenizer  # type: ignore[no-untyped-def]
+) -> None:
+    text = sentences(40)
+    chunk = [c for c in chunker.chunk(doc_of(text)) if c.n_tokens > 190][0]
+    title = " ".join(f"Interleukin {i} signalling in macrophages" for i in range(30))
+    titled = chunker.titled(title, chunk.text, n_tokens=chunk.n_tokens)
+    kept, body = titled.split("\n", 1)
+    assert body == chunk.text
+    assert title.startswith(kept) and len(kept) < len(title)
+    assert title[len(kept)] == " "  # cut at a word, not inside one
+    # With the model's [CLS] and [SEP], title and text are exactly what it reads: 256 at most.
+    assert true_count(tokenizer, titled) <= 254
+    assert true_count(tokenizer, titled) == true_count(tokenizer, kept) + chunk.n_tokens
+    assert true_count(tokenizer, titled) > 254 - 8  # the title fills the room left
+
+
+def test_titled_leaves_the_title_out_when_the_text_fills_the_model(
+    tokenizer,  # type: ignore[no-untyped-def]
+) -> None:
+    full = Chunker(tokenizer=tokenizer, max_tokens=254, overlap_tokens=0)
+    chunk = full.chunk(doc_of(sentences(60)))[0]
+    assert chunk.n_tokens == 254 or chunk.n_tokens > 240
+    if chunk.n_tokens == 254:
+        assert full.titled("A title", chunk.text, n_tokens=chunk.n_tokens) == chunk.text
+    titled = full.titled("A title " * 20, chunk.text)
+    assert true_count(tokenizer, titled) <= 254
+
+
+def test_titled_cuts_one_word_longer_than_the_room_between_pieces(
+    chunker: Chunker, tokenizer  # type: ignore[no-untyped-def]
+) -> None:
+    text = sentences(40)
+    chunk = [c for c in chunker.chunk(doc_of(text)) if c.n_tokens > 190][0]
+    title = "x" + "zq" * 49  # one word of 99 pieces (longer words become one [UNK])
+    titled = chunker.titled(title, chunk.text, n_tokens=chunk.n_tokens)
+    assert titled.endswith("\n" + chunk.text)
+    assert 0 < len(titled) - len(chunk.text) - 1 < len(title)
+    assert true_count(tokenizer, titled) <= 254

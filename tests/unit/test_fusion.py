@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from shared.search.ranking import convex_fusion, reciprocal_rank_fusion
+from shared.search.ranking import (
+    Fusion,
+    convex_fusion,
+    rank,
+    reciprocal_rank_fusion,
+)
 from shared.vectors.store import StoredHit
 
 
@@ -64,3 +69,31 @@ def test_hits_without_a_document_fuse_chunk_by_chunk() -> None:
     assert convex_fusion(dense, sparse, dense_weight=0.5) == convex_fusion(
         dense, sparse, dense_weight=0.5, by_document=False
     )
+
+
+def test_a_documents_value_in_a_list_can_count_more_than_its_best_chunk() -> None:
+    # B's best chunk is a little below A's in both lists, but B has a strong second chunk.
+    dense = doc_hits(("a0", "A", 1.0), ("b0", "B", 0.95), ("b1", "B", 0.9), ("z", "Z", 0.0))
+    sparse = doc_hits(("a0", "A", 10.0), ("b0", "B", 9.5), ("b1", "B", 9.0), ("z", "Z", 0.0))
+    alone = convex_fusion(dense, sparse, dense_weight=0.5)
+    assert alone[0][0].id == "a0"
+    summed = convex_fusion(dense, sparse, dense_weight=0.5, document_value=sum)
+    scores = {h.id: s for h, s in summed}
+    assert summed[0][0].id == "b0"
+    assert abs(scores["b0"] - (0.95 + 0.9)) < 1e-9
+    assert scores["a0"] == 1.0  # one chunk: its value alone
+
+
+def test_short_queries_fuse_with_their_own_dense_weight() -> None:
+    fusion = Fusion(dense_weight=0.5, short_query_terms=4, short_query_dense_weight=0.3)
+    assert fusion.dense_weight_for(3) == fusion.dense_weight_for(4) == 0.3
+    assert fusion.dense_weight_for(5) == 0.5
+    assert fusion.dense_weight_for(None) == 0.5
+    dense = hits(("a", 1.0), ("b", 0.0))
+    sparse = hits(("b", 9.0), ("a", 0.0))
+    short = {h.id: s for h, s in rank("hybrid", dense, sparse, fusion=fusion, top_k=2,
+                                       query_terms=2)}
+    long = {h.id: s for h, s in rank("hybrid", dense, sparse, fusion=fusion, top_k=2,
+                                      query_terms=9)}
+    assert short == {"a": 0.3, "b": 0.7}
+    assert long == {"a": 0.5, "b": 0.5}

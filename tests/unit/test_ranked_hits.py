@@ -1,0 +1,61 @@
+"""One query's ranking against a store: which lists it fetches, how deep, and its term count."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.search.ranking import Fusion
+from shared.search.retriever import ranked_hits
+from shared.vectors.store import SparseVector, StoredHit
+
+
+class ListStore:
+    """Two fixed lists; records each search and its depth."""
+
+    def __init__(self) -> None:
+        self.searches: list[tuple[str, int]] = []
+
+    def search_dense(self, corpus: str, vector: list[float], *, limit: int) -> list[StoredHit]:
+        self.searches.append(("dense", limit))
+        return [StoredHit(id="a", score=0.9, payload={}), StoredHit(id="b", score=0.1, payload={})]
+
+    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
+        self.searches.append(("sparse", limit))
+        return [StoredHit(id="b", score=9.0, payload={}), StoredHit(id="a", score=1.0, payload={})]
+
+
+def search(fusion: Fusion, *, mode: str, terms: int, top_k: int = 2) -> tuple[dict, ListStore]:
+    store = ListStore()
+    embedded: list[bool] = []
+
+    def vector() -> np.ndarray:
+        embedded.append(True)
+        return np.array([1.0, 0.0])
+
+    ranked = ranked_hits(
+        store, "c", mode=mode, fusion=fusion, top_k=top_k, query_vector=vector,
+        sparse_query=SparseVector(indices=list(range(terms)), values=[1.0] * terms),
+    )
+    assert bool(embedded) == (mode != "bm25")  # the query is embedded only when needed
+    return {h.id: s for h, s in ranked}, store
+
+
+def test_hybrid_fetches_both_lists_candidates_deep() -> None:
+    _, store = search(Fusion(candidates=300), mode="hybrid", terms=6)
+    assert store.searches == [("dense", 300), ("sparse", 300)]
+    _, store = search(Fusion(candidates=300), mode="dense", terms=6, top_k=7)
+    assert store.searches == [("dense", 7)]
+
+
+def test_a_query_without_bm25_terms_searches_dense_only() -> None:
+    scores, store = search(Fusion(), mode="hybrid", terms=0)
+    assert store.searches == [("dense", 300)]
+    assert list(scores) == ["a", "b"]
+
+
+def test_the_query_term_count_picks_the_dense_weight() -> None:
+    fusion = Fusion(dense_weight=0.5, short_query_terms=5, short_query_dense_weight=0.6)
+    short, _ = search(fusion, mode="hybrid", terms=5)
+    long, _ = search(fusion, mode="hybrid", terms=6)
+    assert short == {"a": 0.6, "b": 0.4}
+    assert long == {"a": 0.5, "b": 0.5}

@@ -63,7 +63,9 @@ Encoder = Callable[[Sequence[str]], np.ndarray]
 
 
 def scifact_chunk_texts() -> list[str]:
-    """Every chunk text of SciFact's corpus.jsonl, as the parse stage cuts it (default settings)."""
+    """What the embed stage embeds for every chunk of SciFact's corpus.jsonl (default settings):
+    the paper's title, cut to fit, then the chunk's text (`Chunker.titled`, chunking signature
+    v2)."""
     from shared.chunking import Chunker
     from shared.parsing import iter_jsonl
     from shared.settings import ChunkingSettings
@@ -72,7 +74,7 @@ def scifact_chunk_texts() -> list[str]:
     chunking = ChunkingSettings()
     corpus = SCIFACT_DIR / "corpus.jsonl"
     key = hashlib.sha256(corpus.read_bytes())
-    key.update(f"{chunking.max_tokens}/{chunking.overlap_tokens}".encode())
+    key.update(f"{chunking.max_tokens}/{chunking.overlap_tokens}/titled".encode())
     path = CACHE_DIR / f"scifact-chunks-{key.hexdigest()[:12]}.json"
     if path.exists():
         texts: list[str] = json.loads(path.read_text())
@@ -82,7 +84,11 @@ def scifact_chunk_texts() -> list[str]:
         max_tokens=chunking.max_tokens,
         overlap_tokens=chunking.overlap_tokens,
     )
-    texts = [c.text for doc in iter_jsonl(corpus) for c in chunker.chunk(doc)]
+    texts = [
+        chunker.titled(doc.title, c.text, n_tokens=c.n_tokens)
+        for doc in iter_jsonl(corpus)
+        for c in chunker.chunk(doc)
+    ]
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(texts))
     return texts

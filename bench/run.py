@@ -100,6 +100,8 @@ def _ingest_figures(r: dict[str, Any]) -> dict[str, Any]:
         "reingest_unchanged_wall_s": r["ingest_runs"]["reingest_unchanged"]["wall_s"],
         "new_corpus_cached_wall_s": r["ingest_runs"]["new_corpus_cached"]["wall_s"],
         "speedups_vs_cold": r["speedups_vs_cold"],
+        "backend": r["backend"],
+        "workers_1_vs_2": {k: v for k, v in r["workers_1_vs_2"].items() if k != "one_worker_run"},
         "contention": r["contention"],
     }
 

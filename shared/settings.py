@@ -65,10 +65,12 @@ class QdrantSettings(BaseSettings):
         description="Embedded (edge) store: candidates considered while building the HNSW index.",
     )
     hnsw_ef: int = Field(
-        default=128,
+        default=256,
         ge=1,
         description="Embedded (edge) store: candidates an HNSW dense search explores (at least "
-        "the limit asked for). Recall@10 against exact search: bench/hnsw_recall.py.",
+        "the limit asked for). Recall@10 against exact search on SciFact vectors "
+        "(bench/hnsw_recall.py): 0.9997 at 12k chunks, 0.994 at 100k; ef 128 gave 0.999 and "
+        "0.987.",
     )
 
     @field_validator("local_engine")
@@ -95,7 +97,7 @@ class EmbeddingSettings(BaseSettings):
     backend: str = Field(
         default="onnx",
         description="'onnx' (ONNX Runtime, exported once from the model's weights to "
-        "RAG_DATA_DIR/models; no torch at run time) or 'torch' (sentence-transformers). Same "
+        "RAG_DATA_DIR/models; the embedder never loads torch) or 'torch' (sentence-transformers). Same "
         "vectors (cosine >= 0.999), same model id, so caches and stored vectors carry over; "
         "ONNX is faster on CPU (bench/embed_backends.py).",
     )

@@ -122,7 +122,7 @@ class EdgeStore:
         *,
         hnsw_m: int = 16,
         hnsw_ef_construct: int = 100,
-        hnsw_ef: int = 128,
+        hnsw_ef: int = 256,
     ) -> None:
         self._path = Path(path)
         self._shards: dict[str, qe.EdgeShard] = {}

@@ -1,14 +1,16 @@
 """Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
-[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-generation]
-[--skip-baselines]`.
+[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-embed-backends]
+[--skip-hnsw] [--skip-generation] [--skip-baselines]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
 2. search_latency, cache_ask and load_admission: one fresh deployment with SciFact ingested
    (~11.9k chunks), shared by all three, so the corpus is embedded once.
-3. store_latency and pdf_parsers: the standalone scripts, as subprocesses.
+3. store_latency, pdf_parsers, embed_backends (ONNX beside torch: one query, batches, start,
+   parity on every SciFact chunk) and hnsw_recall (12k and 100k chunks: recall@10 against
+   exact search, the whole hybrid query's p50, memory): the standalone scripts, as subprocesses.
 4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
    seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
    about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).
@@ -50,10 +52,10 @@ from bench.common import (
 )
 
 
-def _script(name: str) -> dict[str, Any]:
+def _script(name: str, *, quick: bool = False) -> dict[str, Any]:
     """Run bench/<name>.py as it is run by hand; it writes bench/results/<name>.json."""
     proc = subprocess.run(
-        [sys.executable, str(REPO / "bench" / f"{name}.py")],
+        [sys.executable, str(REPO / "bench" / f"{name}.py"), *(["--quick"] if quick else [])],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -75,6 +77,40 @@ def _store_figures(r: dict[str, Any]) -> dict[str, Any]:
         "qdrant_local_sparse_p50_ms": res["qdrant_local"]["sparse"]["p50_ms"],
         "rank_bm25_p50_ms": res["rank_bm25"]["sparse"]["p50_ms"],
     }
+
+
+def _embed_figures(r: dict[str, Any]) -> dict[str, Any]:
+    sq, bt = r["single_query"], r["batch_32"]
+    return {
+        "threads": r["threads"],
+        "single_query_p50_ms": {k: v["p50_ms"] for k, v in sq.items()},
+        "batch_32_chunks_per_s": {k: v["chunks_per_s"] for k, v in bt.items()},
+        "batch_32_cpu_s_per_chunk": {k: v["cpu_s_per_chunk"] for k, v in bt.items()},
+        "start_s": {k: v["start_s"] for k, v in r["start"].items()},
+        "start_rss_mb": {k: v["rss_mb"] for k, v in r["start"].items()},
+        "parity": {k: r["parity"].get(k) for k in ("scope", "chunks", "min_cosine")},
+    }
+
+
+def _hnsw_figures(r: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"candidates": r["candidates"]}
+    for label, s in r["sizes"].items():
+        ef = str(s["hnsw"]["ef"])
+        lat = s["hnsw"]["latency"]
+        out[label] = {
+            "points": s["points"],
+            "recall_at_10": s["hnsw"]["recall_by_ef"][ef]["recall_at_10"],
+            "ef": s["hnsw"]["ef"],
+            "hybrid_pair_p50_ms": {"plain": s["plain"]["latency"][f"hybrid_{r['candidates']}"][
+                "p50_ms"], "hnsw": lat[f"hybrid_{r['candidates']}"]["p50_ms"]},
+            "hybrid_query_p50_ms": lat["hybrid_query"]["p50_ms"],
+            "dense_10_p50_ms": lat["dense_10"]["p50_ms"],
+            "optimize_s": s["optimize"]["optimize_s"],
+            "store_rss_mb": s["memory"]["store_rss_mb"],
+            "process_rss_mb": s["memory"]["process_rss_mb"],
+            "disk_mb": s["disk_mb"],
+        }
+    return out
 
 
 def _pdf_figures(r: dict[str, Any]) -> dict[str, Any]:
@@ -170,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
     for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
-                 "generation", "baselines"):
+                 "embed-backends", "hnsw", "generation", "baselines"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -259,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
         step("store_latency", lambda: _script("store_latency"), _store_figures)
     if not args.skip_pdf_parsers:
         step("pdf_parsers", lambda: _script("pdf_parsers"), _pdf_figures)
+    if not args.skip_embed_backends:
+        step("embed_backends", lambda: _script("embed_backends", quick=quick), _embed_figures)
+    if not args.skip_hnsw:
+        step("hnsw_recall", lambda: _script("hnsw_recall", quick=quick), _hnsw_figures)
     if not args.skip_baselines:
 
         def baselines_step() -> dict[str, Any]:

@@ -124,7 +124,9 @@ class ChunkingSettings(BaseSettings):
         le=254,
         description="Word pieces per chunk (the model reads at most 256 incl. 2 specials). "
         "A chunk's vector embeds its document's title, then the chunk text; the title is cut "
-        "to the room left (7 of SciFact's 11,888 chunks at 200).",
+        "to the room left (7 of SciFact's 11,888 chunks at 200). On SciFact train, 128 "
+        "made 20,041 chunks (1.69x) for hybrid nDCG@10 0.7410 against 0.7397 (dense 0.7002 "
+        "against 0.6862, BM25 0.6740 against 0.6856): too little for the embedding cost.",
     )
     overlap_tokens: int = Field(default=32, ge=0, description="Word pieces shared by neighbours.")
 

@@ -237,15 +237,21 @@ def main(argv: list[str] | None = None) -> int:
 
     reports: dict[str, dict[str, Any]] = {}
 
-    if not args.skip_ingest:
+    def measured(
+        mod: Any, figures: Callable[[dict[str, Any]], dict[str, Any]], run: Callable[[], Any]
+    ) -> None:
+        """A benchmark module's step: its report written to bench/results/<NAME>.json."""
 
-        def ingest_step() -> dict[str, Any]:
-            r = ingest_throughput.run(quick=quick)
-            write_result(ingest_throughput.NAME, r)
+        def go() -> dict[str, Any]:
+            r: dict[str, Any] = run()
+            write_result(mod.NAME, r)
             return r
 
-        if (r := step("ingest_throughput", ingest_step, _ingest_figures)) is not None:
-            reports["ingest_throughput"] = r
+        if (r := step(mod.NAME, go, figures)) is not None:
+            reports[mod.NAME] = r
+
+    if not args.skip_ingest:
+        measured(ingest_throughput, _ingest_figures, lambda: ingest_throughput.run(quick=quick))
 
     if not (args.skip_search and args.skip_cache_ask and args.skip_load_admission):
         log("=== SciFact deployment for search_latency and cache_ask")
@@ -257,33 +263,14 @@ def main(argv: list[str] | None = None) -> int:
                     "figures": info,
                     "seconds": round(time.perf_counter() - t0, 1),
                 }
-                if not args.skip_search:
-
-                    def search_step() -> dict[str, Any]:
-                        r = search_latency.run_on(dep, info, quick=quick)
-                        write_result(search_latency.NAME, r)
-                        return r
-
-                    if (r := step("search_latency", search_step, _search_figures)) is not None:
-                        reports["search_latency"] = r
-                if not args.skip_cache_ask:
-
-                    def cache_step() -> dict[str, Any]:
-                        r = cache_ask.run_on(dep, info, quick=quick)
-                        write_result(cache_ask.NAME, r)
-                        return r
-
-                    if (r := step("cache_ask", cache_step, _cache_figures)) is not None:
-                        reports["cache_ask"] = r
-                if not args.skip_load_admission:  # last: it leaves the API busy for a while
-
-                    def admission_step() -> dict[str, Any]:
-                        r = load_admission.run_on(dep, info, quick=quick)
-                        write_result(load_admission.NAME, r)
-                        return r
-
-                    if (r := step("load_admission", admission_step, _admission_figures)):
-                        reports["load_admission"] = r
+                for skip, mod, figures in (
+                    (args.skip_search, search_latency, _search_figures),
+                    (args.skip_cache_ask, cache_ask, _cache_figures),
+                    # last: it leaves the API busy for a while
+                    (args.skip_load_admission, load_admission, _admission_figures),
+                ):
+                    if not skip:
+                        measured(mod, figures, lambda m=mod: m.run_on(dep, info, quick=quick))
         except Exception as exc:  # noqa: BLE001
             traceback.print_exc()
             steps.setdefault("scifact_ingest", {})
@@ -300,24 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_hnsw:
         step("hnsw_recall", lambda: _script("hnsw_recall", quick=quick), _hnsw_figures)
     if not args.skip_baselines:
-
-        def baselines_step() -> dict[str, Any]:
-            r = baselines.run(quick=quick)
-            write_result(baselines.NAME, r)
-            return r
-
-        if (r := step("baselines", baselines_step, _baseline_figures)) is not None:
-            reports["baselines"] = r
-
+        measured(baselines, _baseline_figures, lambda: baselines.run(quick=quick))
     if not args.skip_generation:
-
-        def generation_step() -> dict[str, Any]:
-            r = generation.run(quick=quick, repeats=5 if quick else 20, max_tokens=96)
-            write_result(generation.NAME, r)
-            return r
-
-        if (r := step("generation", generation_step, _generation_figures)) is not None:
-            reports["generation"] = r
+        measured(generation, _generation_figures, lambda: generation.run(
+            quick=quick, repeats=5 if quick else 20, max_tokens=96))
 
     targets = {
         f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()

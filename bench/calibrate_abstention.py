@@ -125,7 +125,8 @@ def load(data: Path, *, n_queries: int, n_docs: int, seed: int) -> dict[str, Any
 
 
 def chunk_corpus(docs: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]]:
-    """(doc id, chunk text) of every chunk, as the parse stage makes them."""
+    """(doc id, what the index's vector embeds) of every chunk, as the parse and embed stages
+    make them: the title, cut to fit, then the chunk's text (`Chunker.titled`)."""
     from shared.chunking import Chunker
     from shared.documents import Page, ParsedDocument
     from shared.settings import ChunkingSettings
@@ -140,7 +141,7 @@ def chunk_corpus(docs: dict[str, tuple[str, str]]) -> tuple[list[str], list[str]
         doc = ParsedDocument(title=title, format="jsonl-record", pages=[Page(number=1, text=text)])
         for chunk in chunker.chunk(doc):
             owners.append(doc_id)
-            texts.append(chunk.text)
+            texts.append(chunker.titled(title, chunk.text, n_tokens=chunk.n_tokens))
     return owners, texts
 
 

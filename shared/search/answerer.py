@@ -272,7 +272,7 @@ class Answerer:
         hits = found.hits
         rows = [citation_row(n, hit) for n, hit in enumerate(hits, start=1)]
         emit("retrieval", {"sources": rows})
-        if self._abstains(corpus, found, info, use_cache=use_cache):
+        if self._abstains(corpus, found):
             return self._abstained(emit)
         if self._generator is None:
             text = self._extractive(queries, found, info, use_cache=use_cache)
@@ -404,32 +404,19 @@ class Answerer:
             ),
         )
 
-    def _abstains(
-        self, corpus: str, found: _Retrieved, info: CacheInfo, *, use_cache: bool
-    ) -> bool:
-        """True when no chunk of the corpus is similar enough to the question (the calibrated
-        signal is the best question-chunk cosine over the corpus, i.e. the dense top 1)."""
+    def _abstains(self, corpus: str, found: _Retrieved) -> bool:
+        """True when no chunk of the corpus is similar enough to the question: the calibrated
+        signal is the best question-chunk cosine over the corpus, the dense index's top 1,
+        asked with the query vectors retrieval already has (one store query each, nothing
+        embedded)."""
         if not found.hits:
             return True
-        min_score = self._settings.abstain_min_score
-        # The workers cached every chunk's embedding at ingest: these are lookups, made even
-        # when the request turns the cache off (the vectors are the index's, keyed by content).
-        chunks = self._embed([h.get("text") or "" for h in found.hits], info, use_cache=True)
-        best = self._similarity(chunks, found).tolist()
-        if not should_abstain(similarities=best, min_score=min_score):
-            return False
-        # Fusion can rank lexical matches above the closest chunk: ask the dense index itself
-        # before refusing.
-        for query in found.queries:
-            scratch = CacheInfo()
-            top = self._retriever.search(
-                corpus=corpus, query=query, mode="dense", top_k=1, use_cache=use_cache,
-                info=scratch,
-            ).results
-            info.embed_hits += scratch.embed_hits
-            info.embed_misses += scratch.embed_misses
-            best.extend(float(hit["score"]) for hit in top)
-        return should_abstain(similarities=best, min_score=min_score)
+        best = [
+            hit.score
+            for vector in found.query_vectors
+            for hit in self._res.store.search_dense(corpus, vector.tolist(), limit=1)
+        ]
+        return should_abstain(similarities=best, min_score=self._settings.abstain_min_score)
 
 
 def _emit_whole(emit: Emit, grounded: GroundedAnswer, rows: list[dict[str, Any]]) -> None:

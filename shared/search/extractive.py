@@ -22,8 +22,9 @@ EXTRACTIVE = "extractive-v3"  # part of the answer cache key
 MAX_SENTENCES = 3
 # Sentences embedded per answer: the best by a cheap lexical pre-score. Embedding every
 # sentence of every top chunk was 75-85% of a cold /ask; the answer's three come from the
-# lexically closest few dozen in practice.
-MAX_CANDIDATES = 24
+# lexically closest few in practice. Each costs ~10 ms of one core (ONNX; a SciFact
+# sentence averages 25 words): 24 took 250 ms on one thread, 8 take ~80.
+MAX_CANDIDATES = 8
 # The third sentence of an answer should not come from another topic.
 RELATIVE_FLOOR = 0.5
 _PAPER_MARKER = re.compile(r"\s*\[\d{1,3}(?:\s*[,;–-]\s*\d{1,3})*\]")

@@ -237,7 +237,10 @@ def run_up(
     logs = data_dir / "logs"
     logs.mkdir(exist_ok=True)
     rag = [sys.executable, "-m", "services.cli.main"]
-    api_env = {**env, "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(max(1, cores // 2)))}
+    # The API embeds only queries and answer sentences: every core, so one query's embedding
+    # finishes sooner (ONNX Runtime's threads do not spin between runs, so idle they cost the
+    # workers nothing; bench/embed_backends.py).
+    api_env = {**env, "RAG_EMBED_THREADS": env.get("RAG_EMBED_THREADS", str(cores))}
     children: list[Child] = []
     if llm:
         child, llm_url = llm_child(llm, threads=llm_threads, env=env, log=logs / "llm.log")

@@ -82,6 +82,7 @@ class LiveService:
             "RAG_EMBED_THREADS": str(max(1, cores // max(1, workers))),
             **(env or {}),
         }
+        self._env_arg = env
         self.n_workers = workers
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
@@ -98,7 +99,10 @@ class LiveService:
         )
 
     def start(self, *, timeout_s: float = 120) -> LiveService:
-        self.api = self._spawn("api", "serve", "--port", str(self.port))
+        # As `rag up`: the API embeds queries alone, with every core.
+        api_threads = (self._env_arg or {}).get("RAG_EMBED_THREADS", str(os.cpu_count() or 1))
+        self.api = self._spawn("api", "serve", "--port", str(self.port),
+                               env={"RAG_EMBED_THREADS": api_threads})
         for i in range(self.n_workers):
             self.start_worker(f"worker{i + 1}")
         self.wait_healthy(timeout_s=timeout_s)
@@ -136,7 +140,10 @@ class LiveService:
     def restart_api(self, *, timeout_s: float = 120) -> None:
         if self.api is not None:
             _stop(self.api, signal.SIGTERM)
-        self.api = self._spawn("api", "serve", "--port", str(self.port))
+        # As `rag up`: the API embeds queries alone, with every core.
+        api_threads = (self._env_arg or {}).get("RAG_EMBED_THREADS", str(os.cpu_count() or 1))
+        self.api = self._spawn("api", "serve", "--port", str(self.port),
+                               env={"RAG_EMBED_THREADS": api_threads})
         self.wait_healthy(timeout_s=timeout_s)
 
     def tail(self, name: str, lines: int = 40) -> str:

@@ -162,16 +162,21 @@ def _timed_stream(
     inbox: queue.SimpleQueue[tuple[str, object]] = queue.SimpleQueue()
 
     def pump() -> None:
+        deltas = generator.stream(
+            question=question, sources=sources, history=history, cancel=cancel
+        )
         try:
-            for delta in generator.stream(
-                question=question, sources=sources, history=history, cancel=cancel
-            ):
+            for delta in deltas:
                 if cancel.is_set():
                     return
                 inbox.put(("delta", delta))
             inbox.put(("end", None))
         except BaseException as exc:  # noqa: BLE001 - handed to the consuming thread
             inbox.put(("error", exc))
+        finally:
+            close = getattr(deltas, "close", None)
+            if close is not None:
+                close()  # now, not when collected: its connection is released at once
 
     window_end = time.monotonic() + first_token_s
     first_deadline = min(deadline, window_end)

@@ -163,9 +163,11 @@ def test_stopping_early_cancels_the_generator() -> None:
 
         def stream(self, *, question, sources, history=(), cancel=None):  # type: ignore[no-untyped-def]
             assert cancel is not None
-            while not cancel.is_set():
-                yield "word "
-            cancelled.set()
+            try:
+                while not cancel.is_set():
+                    yield "word "
+            finally:  # seen the flag, or closed at its yield: either way it stops here
+                cancelled.set()
 
     events = stream_answer(generator=Endless(), question="q", sources=SOURCES, timeouts=TIMEOUTS)
     next(events)

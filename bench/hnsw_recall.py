@@ -373,6 +373,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         sparse_q=sparse_q,
         encoder=encoder,
         depth=depth,
+        questions=questions,
+        embed=embed,
     )
     if not quick:
         rng = np.random.default_rng(SEED)

@@ -205,6 +205,11 @@ def _baseline_figures(r: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="every benchmark's --quick mode")
+    parser.add_argument(
+        "--merge", action="store_true",
+        help="keep the steps of the last summary.json this run does not repeat (each step "
+        "records its revision and time)",
+    )
     for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
                  "embed-backends", "hnsw", "generation", "baselines"):
         parser.add_argument(f"--skip-{step}", action="store_true")
@@ -221,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     ) -> dict[str, Any] | None:
         log(f"=== {name}")
         t0 = time.perf_counter()
-        entry: dict[str, Any] = {"loadavg_before": loadavg()}
+        entry: dict[str, Any] = {
+            "revision": git_revision(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "loadavg_before": loadavg(),
+        }
         report = None
         try:
             report = fn()
@@ -292,6 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         measured(generation, _generation_figures, lambda: generation.run(
             quick=quick, repeats=5 if quick else 20, max_tokens=96))
 
+    if args.merge and (RESULTS_DIR / "summary.json").exists():
+        earlier = json.loads((RESULTS_DIR / "summary.json").read_text())["steps"]
+        steps = {**{k: v for k, v in earlier.items() if k not in steps}, **steps}
     targets = {
         f"{name}.{t}": v for name, e in steps.items() for t, v in e.get("targets", {}).items()
     }

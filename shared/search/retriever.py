@@ -18,6 +18,8 @@ from shared.settings import RetrievalSettings
 from shared.vectors.store import SparseVector, StoredHit, VectorStore
 
 Mode = Literal["hybrid", "dense", "bm25"]
+# What `rank` reads of a hit's payload (convex fusion by document).
+RANKING_FIELDS = ("doc_id",)
 
 
 @dataclass(slots=True)
@@ -189,12 +191,22 @@ def ranked_hits(
     through here, so the benchmarks score what the service returns.
     """
     depth = fusion.depth(mode, top_k)
+    # Lists deeper than the page carry only what ranking reads; the page's payloads follow.
+    fields = RANKING_FIELDS if depth > top_k else None
     dense: list[StoredHit] = []
     sparse: list[StoredHit] = []
     if mode in ("dense", "hybrid"):
-        dense = store.search_dense(corpus, query_vector().tolist(), limit=depth)
+        dense = store.search_dense(corpus, query_vector().tolist(), limit=depth, fields=fields)
     if mode in ("bm25", "hybrid") and sparse_query.indices:
-        sparse = store.search_sparse(corpus, sparse_query, limit=depth)
-    return rank(
+        sparse = store.search_sparse(corpus, sparse_query, limit=depth, fields=fields)
+    ranked = rank(
         mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=len(sparse_query.indices)
     )
+    if fields is None or not ranked:
+        return ranked
+    payloads = store.payloads(corpus, [hit.id for hit, _ in ranked])
+    return [
+        (StoredHit(id=hit.id, score=hit.score, payload=payloads[hit.id]), score)
+        for hit, score in ranked
+        if hit.id in payloads  # deleted between the two reads: dropped, as a later search would
+    ]

@@ -307,6 +307,28 @@ class StoreContract:
         assert store.doc_ids("papers") == {"d-ünï"}
         assert store.count("papers", doc_id="d-ünï") == 1
 
+    def test_searches_return_the_fields_asked_for_and_payloads_the_rest(
+        self, store: VectorStore
+    ) -> None:
+        store.ensure_corpus("papers", dim=DIM)
+        first = chunk("papers", "d1", 0, text="gene expression in yeast", dense=unit(1.0))
+        second = chunk("papers", "d2", 0, text="protein folding", dense=unit(1.0, 1.0))
+        store.upsert("papers", [first, second])
+        dense = store.search_dense("papers", unit(1.0), limit=2, fields=["doc_id"])
+        assert [(h.id, h.payload) for h in dense] == [
+            (first.id, {"doc_id": "d1"}), (second.id, {"doc_id": "d2"})
+        ]
+        [sparse] = store.search_sparse(
+            "papers", ENCODER.encode_query("yeast genes"), limit=5, fields=["doc_id"]
+        )
+        assert (sparse.id, sparse.payload) == (first.id, {"doc_id": "d1"})
+        missing = point_id("papers", "gone", 0)
+        assert store.payloads("papers", [second.id, missing, first.id]) == {
+            first.id: first.payload, second.id: second.payload
+        }
+        assert store.payloads("papers", []) == {}
+        assert store.payloads("missing", [first.id]) == {}
+
     def test_unknown_corpus_reads_as_empty(self, store: VectorStore) -> None:
         assert store.search_dense("missing", unit(1.0), limit=5) == []
         assert store.search_sparse("missing", ENCODER.encode_query("genes"), limit=5) == []

@@ -7,6 +7,7 @@ import numpy as np
 from shared.search.ranking import Fusion
 from shared.search.retriever import ranked_hits
 from shared.vectors.store import SparseVector, StoredHit
+from shared.vectors.store.base import Fields
 
 
 class ListStore:
@@ -15,13 +16,29 @@ class ListStore:
     def __init__(self) -> None:
         self.searches: list[tuple[str, int]] = []
 
-    def search_dense(self, corpus: str, vector: list[float], *, limit: int) -> list[StoredHit]:
+    def search_dense(
+        self, corpus: str, vector: list[float], *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
         self.searches.append(("dense", limit))
-        return [StoredHit(id="a", score=0.9, payload={}), StoredHit(id="b", score=0.1, payload={})]
+        return [_hit("a", 0.9, fields), _hit("b", 0.1, fields)]
 
-    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
+    def search_sparse(
+        self, corpus: str, vector: SparseVector, *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
         self.searches.append(("sparse", limit))
-        return [StoredHit(id="b", score=9.0, payload={}), StoredHit(id="a", score=1.0, payload={})]
+        return [_hit("b", 9.0, fields), _hit("a", 1.0, fields)]
+
+    def payloads(self, corpus: str, ids: list[str]) -> dict[str, dict]:
+        self.searches.append(("payloads", len(ids)))
+        return {i: PAYLOADS[i] for i in ids}
+
+
+PAYLOADS = {"a": {"doc_id": "A", "text": "alpha"}, "b": {"doc_id": "B", "text": "beta"}}
+
+
+def _hit(id_: str, score: float, fields: Fields) -> StoredHit:
+    payload = PAYLOADS[id_] if fields is None else {k: PAYLOADS[id_][k] for k in fields}
+    return StoredHit(id=id_, score=score, payload=payload)
 
 
 def search(fusion: Fusion, *, mode: str, terms: int, top_k: int = 2) -> tuple[dict, ListStore]:
@@ -42,14 +59,25 @@ def search(fusion: Fusion, *, mode: str, terms: int, top_k: int = 2) -> tuple[di
 
 def test_hybrid_fetches_both_lists_candidates_deep() -> None:
     _, store = search(Fusion(candidates=300), mode="hybrid", terms=6)
-    assert store.searches == [("dense", 300), ("sparse", 300)]
+    assert store.searches == [("dense", 300), ("sparse", 300), ("payloads", 2)]
     _, store = search(Fusion(candidates=300), mode="dense", terms=6, top_k=7)
     assert store.searches == [("dense", 7)]
 
 
+def test_candidate_lists_carry_the_ranking_fields_and_the_page_its_whole_payloads() -> None:
+    store = ListStore()
+    ranked = ranked_hits(
+        store, "c", mode="hybrid", fusion=Fusion(candidates=300), top_k=1,
+        query_vector=lambda: np.array([1.0, 0.0]),
+        sparse_query=SparseVector(indices=[1, 2, 3, 4, 5, 6], values=[1.0] * 6),
+    )
+    assert [(h.id, h.payload) for h, _ in ranked] == [("a", PAYLOADS["a"])]
+    assert store.searches[-1] == ("payloads", 1)
+
+
 def test_a_query_without_bm25_terms_searches_dense_only() -> None:
     scores, store = search(Fusion(), mode="hybrid", terms=0)
-    assert store.searches == [("dense", 300)]
+    assert store.searches == [("dense", 300), ("payloads", 2)]
     assert list(scores) == ["a", "b"]
 
 

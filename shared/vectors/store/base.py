@@ -43,6 +43,11 @@ class StoredHit:
     payload: dict[str, Any]
 
 
+# The payload keys a search returns with each hit; None: the whole payload. Candidate lists
+# (hundreds of hits, of which a page is shown) ask for what ranking reads, then `payloads`.
+Fields = Sequence[str] | None
+
+
 @runtime_checkable
 class VectorStore(Protocol):
     """One collection per corpus. Dense cosine + sparse BM25 (IDF applied by the store)."""
@@ -53,9 +58,17 @@ class VectorStore(Protocol):
 
     def delete_documents(self, corpus: str, doc_ids: Sequence[str]) -> None: ...
 
-    def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]: ...
+    def search_dense(
+        self, corpus: str, vector: Sequence[float], *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]: ...
 
-    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]: ...
+    def search_sparse(
+        self, corpus: str, vector: SparseVector, *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]: ...
+
+    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The whole payload of each of `ids` that exists."""
+        ...
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int: ...
 

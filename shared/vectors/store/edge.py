@@ -35,7 +35,7 @@ from typing import Any
 import qdrant_edge as qe
 
 from shared.identity import CORPUS_NAME
-from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
+from shared.vectors.store.base import ChunkPoint, Fields, SparseVector, StoredHit, checked_corpus
 
 log = logging.getLogger(__name__)
 
@@ -245,25 +245,46 @@ class EdgeStore:
                 shard.update(qe.UpdateOperation.delete_points_by_filter(_doc_filter(doc_ids)))
                 self._changed(corpus)
 
-    def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]:
+    def search_dense(
+        self, corpus: str, vector: Sequence[float], *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
         query = qe.Query.Nearest(list(vector), using=DENSE)
-        return self._search(corpus, query, limit=limit, params=self._dense_params)
+        return self._search(corpus, query, limit=limit, params=self._dense_params, fields=fields)
 
-    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
+    def search_sparse(
+        self, corpus: str, vector: SparseVector, *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
         if not vector.indices:
             return []
         query = qe.Query.Nearest(qe.SparseVector(vector.indices, vector.values), using=SPARSE)
-        return self._search(corpus, query, limit=limit, params=_LIVE_IDF)
+        return self._search(corpus, query, limit=limit, params=_LIVE_IDF, fields=fields)
 
     def _search(
-        self, corpus: str, query: qe.Query, *, limit: int, params: qe.SearchParams | None = None
+        self,
+        corpus: str,
+        query: qe.Query,
+        *,
+        limit: int,
+        params: qe.SearchParams | None = None,
+        fields: Fields = None,
     ) -> list[StoredHit]:
         if limit < 1:
             return []
-        request = qe.QueryRequest(limit=limit, query=query, with_payload=True, params=params)
+        payload = True if fields is None else qe.PayloadSelector.Include(list(fields))
+        request = qe.QueryRequest(limit=limit, query=query, with_payload=payload, params=params)
         with self._lock.shared():
             shard = self._shard(corpus)
             return [] if shard is None else _hits(shard.query(request))
+
+    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        with self._lock.shared():
+            shard = self._shard(corpus)
+            if shard is None:
+                return {}
+            records = shard.retrieve(list(ids), with_payload=True, with_vector=False)
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int:
         request = qe.CountRequest(exact=True, filter=_doc_filter([doc_id]) if doc_id else None)

@@ -12,12 +12,18 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
-from shared.vectors.store.base import ChunkPoint, SparseVector, StoredHit, checked_corpus
+from shared.vectors.store.base import (
+    ChunkPoint,
+    Fields,
+    SparseVector,
+    StoredHit,
+    checked_corpus,
+)
 
 DENSE = "dense"
 SPARSE = "bm25"
@@ -151,23 +157,29 @@ class QdrantStore:
                 name, lambda: self._client.delete(name, points_selector=selector, wait=True), None
             )
 
-    def search_dense(self, corpus: str, vector: Sequence[float], *, limit: int) -> list[StoredHit]:
-        return self._search(corpus, list(vector), limit=limit, using=DENSE)
+    def search_dense(
+        self, corpus: str, vector: Sequence[float], *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
+        return self._search(corpus, list(vector), limit=limit, using=DENSE, fields=fields)
 
-    def search_sparse(self, corpus: str, vector: SparseVector, *, limit: int) -> list[StoredHit]:
+    def search_sparse(
+        self, corpus: str, vector: SparseVector, *, limit: int, fields: Fields = None
+    ) -> list[StoredHit]:
         if not vector.indices:
             return []
         query = models.SparseVector(indices=vector.indices, values=vector.values)
         if not self._live_idf:
-            return self._search(corpus, query, limit=limit, using=SPARSE)
+            return self._search(corpus, query, limit=limit, using=SPARSE, fields=fields)
         try:
-            return self._search(corpus, query, limit=limit, using=SPARSE, params=_LIVE_IDF)
+            return self._search(
+                corpus, query, limit=limit, using=SPARSE, params=_LIVE_IDF, fields=fields
+            )
         except UnexpectedResponse as exc:
             if exc.status_code not in (400, 422):
                 raise
             # A server older than IDF corpora refuses the parameter: use its global IDF.
             self._live_idf = False
-            return self._search(corpus, query, limit=limit, using=SPARSE)
+            return self._search(corpus, query, limit=limit, using=SPARSE, fields=fields)
 
     def _search(
         self,
@@ -177,6 +189,7 @@ class QdrantStore:
         limit: int,
         using: str,
         params: models.SearchParams | None = None,
+        fields: Fields = None,
     ) -> list[StoredHit]:
         if limit < 1:
             return []
@@ -188,13 +201,25 @@ class QdrantStore:
                 query=query,
                 using=using,
                 limit=limit,
-                with_payload=True,
+                with_payload=True if fields is None else list(fields),
                 search_params=params,
             )
             return _hits(response.points)
 
         with self._serial():
             return self._or_missing(name, run, [])
+
+    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        name = self._name(corpus)
+
+        def run() -> list[models.Record]:
+            return self._client.retrieve(name, ids=list(ids), with_payload=True)
+
+        with self._serial():
+            records = self._or_missing(name, run, [])
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int:
         name = self._name(corpus)

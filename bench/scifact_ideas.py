@@ -77,7 +77,13 @@ def cross_validate(
             "test_baseline": round(_mean(baseline, test), 4),
             "test_gain": round(_mean(grid[chosen], test) - _mean(baseline, test), 4),
         })
-    ids = [q for f in folds for q in f]
+    return held_out_summary(held_out, baseline, [q for f in folds for q in f], rows)
+
+
+def held_out_summary(
+    held_out: PerQuery, baseline: PerQuery, ids: Sequence[str], rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Held-out nDCG@10 over `ids` beside the baseline's, and the folds' rows."""
     return {
         "held_out_ndcg": round(_mean(held_out, ids), 4),
         "baseline_ndcg": round(_mean(baseline, ids), 4),
@@ -402,11 +408,7 @@ def together(
                      "test_baseline": round(_mean(baseline, test), 4),
                      "test_gain": round(_mean(scores, test) - _mean(baseline, test), 4)})
     return {
-        "held_out_ndcg": round(_mean(held_out, qids), 4),
-        "baseline_ndcg": round(_mean(baseline, qids), 4),
-        "held_out_gain": round(_mean(held_out, qids) - _mean(baseline, qids), 4),
-        "folds_gaining": sum(1 for r in rows if r["test_gain"] > 0),
-        "folds": rows,
+        **held_out_summary(held_out, baseline, qids, rows),
         "combinations_on_all_train": {" | ".join(k): round(_mean(v, qids), 4)
                                       for k, v in cache.items()},
     }

@@ -10,7 +10,7 @@ twice; the modes' requests are interleaved so that drift in machine load hits th
 Every request has `use_cache: false` (no retrieval cache and no embedding cache for the query
 vector), top_k 10, one at a time over one keep-alive connection (httpx); latency is the
 client's, POST sent -> body read. A few warm-up queries (not measured, not reused) go first.
-Target (issue 2): p50 <= 50 ms.
+Targets: p50 <= 50 ms (issue 2); hybrid <= 8 ms and dense <= 6 ms (issue 14).
 """
 
 from __future__ import annotations
@@ -106,7 +106,12 @@ def run_on(dep: Deployment, corpus_info: dict[str, Any], *, quick: bool) -> dict
         "use_cache": False,
         "client": "httpx.Client, sequential, keep-alive, loopback",
         **result,
-        "targets": {f"p50_ms_{m}": target(p50[m], op="<=", bound=50) for m in MODES},
+        "targets": {
+            **{f"p50_ms_{m}": target(p50[m], op="<=", bound=50) for m in MODES},
+            # issue 14, at SciFact scale
+            "p50_ms_hybrid_near_the_limit": target(p50["hybrid"], op="<=", bound=8),
+            "p50_ms_dense_near_the_limit": target(p50["dense"], op="<=", bound=6),
+        },
     }
 
 

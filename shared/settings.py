@@ -437,8 +437,9 @@ class GenerationSettings(BaseSettings):
         default=0.30,
         ge=-1,
         le=1,
-        description="Answer only when some retrieved chunk has at least this cosine similarity "
-        "to the question (all-MiniLM-L6-v2); below it, say nothing relevant was found. "
+        description="Answer only when some chunk of the corpus has at least this cosine "
+        "similarity to the question (all-MiniLM-L6-v2; the dense index's top 1); below it, "
+        "say nothing relevant was found. "
         "Calibrated on SciFact by bench/calibrate_abstention.py; -1 never abstains.",
     )
 

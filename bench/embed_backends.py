@@ -94,14 +94,17 @@ def scifact_chunk_texts() -> list[str]:
     return texts
 
 
-def open_backend(name: str, *, threads: int) -> Any:
+def open_backend(name: str, *, threads: int, batch_size: int = BATCH) -> Any:
+    """The `name` backend's embedder (ONNX: its export cached under bench/results/cache)."""
     if name == "onnx":
         from shared.vectors.onnx_embedder import OnnxEmbedder
 
-        return OnnxEmbedder(cache_dir=CACHE_DIR / "models", threads=threads, batch_size=BATCH)
+        return OnnxEmbedder(
+            cache_dir=CACHE_DIR / "models", threads=threads, batch_size=batch_size
+        )
     from shared.vectors.embedding import Embedder
 
-    return Embedder(threads=threads, batch_size=BATCH)
+    return Embedder(threads=threads, batch_size=batch_size)
 
 
 def _digest(texts: Sequence[str], model_id: str) -> str:

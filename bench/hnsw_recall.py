@@ -161,23 +161,22 @@ def latencies(
 
 def hybrid_query(
     store: EdgeStore, questions: Sequence[str], embed: Callable[[str], np.ndarray],
-    encoder: Bm25Encoder, *, depth: int,
+    encoder: Bm25Encoder,
 ) -> Callable[[int], Any]:
-    """What an uncached hybrid /search does in the API process, minus HTTP: embed the question
-    (ONNX, one query), encode its BM25 vector, both searches `depth` deep, fuse (the shipped
-    `ranking.rank`), top 10."""
-    from shared.search.ranking import rank
-    from shared.search.retriever import fusion_of
+    """What an uncached hybrid /search does in the API process, minus HTTP: the retriever's
+    `ranked_hits` (both lists RAG_RETRIEVAL_CANDIDATES deep, the shipped fusion, the page's
+    payloads) with the question embedded by ONNX, one query, top 10."""
+    from shared.search.retriever import fusion_of, ranked_hits
     from shared.settings import RetrievalSettings
 
     fusion = fusion_of(RetrievalSettings())
 
     def run(i: int) -> Any:
-        vector = embed(questions[i])
-        sparse = encoder.encode_query(questions[i])
-        d = store.search_dense(CORPUS, vector.tolist(), limit=depth)
-        s = store.search_sparse(CORPUS, sparse, limit=depth)
-        return rank("hybrid", d, s, fusion=fusion, top_k=10, query_terms=len(sparse.indices))
+        return ranked_hits(
+            store, CORPUS, mode="hybrid", fusion=fusion, top_k=10,
+            query_vector=lambda: embed(questions[i]),
+            sparse_query=encoder.encode_query(questions[i]),
+        )
 
     return run
 
@@ -316,7 +315,7 @@ def measure_size(
             **store.info(CORPUS),
             "recall_at_10": recall(store, dense_q, exact[10], 10),
             "latency": latencies(store, dense_q, sparse_q, depth=depth,
-                                 query=hybrid_query(store, questions, embed, encoder, depth=depth)),
+                                 query=hybrid_query(store, questions, embed, encoder)),
         }
         out["optimize"] = optimize_watched(store)
         log(f"[{label}] optimize: {out['optimize']}")
@@ -337,7 +336,7 @@ def measure_size(
             "ef": qdrant.hnsw_ef,
             "recall_by_ef": by_ef,
             "latency": latencies(store, dense_q, sparse_q, depth=depth,
-                                 query=hybrid_query(store, questions, embed, encoder, depth=depth)),
+                                 query=hybrid_query(store, questions, embed, encoder)),
         }
         log(f"[{label}] hnsw: {by_ef}")
         store.close()

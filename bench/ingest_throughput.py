@@ -38,6 +38,7 @@ import multiprocessing as mp
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,9 +102,10 @@ def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
 def _encode_child(
     work: list[list[str]], threads: int, batch_size: int, barrier: Any, out: Any
 ) -> None:
-    embedder = _embedder(threads=threads, batch_size=batch_size)
+    from bench.embed_backends import open_backend
+
+    embedder = open_backend(backend(), threads=threads, batch_size=batch_size)
     embedder.encode(["warm up", "a second warm-up sentence of a few more words"])
-    n_threads = threads
     barrier.wait()
     t0 = time.monotonic()
     c0 = time.process_time()
@@ -112,7 +114,7 @@ def _encode_child(
         n += len(embedder.encode(texts))
     t1 = time.monotonic()
     cpu = time.process_time() - c0
-    out.put({"t0": t0, "t1": t1, "n": n, "threads": n_threads, "calls": len(work), "cpu_s": cpu})
+    out.put({"t0": t0, "t1": t1, "n": n, "threads": threads, "calls": len(work), "cpu_s": cpu})
 
 
 def backend() -> str:
@@ -122,24 +124,8 @@ def backend() -> str:
     return Settings().embedding.backend
 
 
-def _embedder(*, threads: int, batch_size: int) -> Any:
-    """The backend's embedder, built as the workers build theirs (the ONNX export cached under
-    bench/results/cache/models, as bench/embed_backends.py keeps it)."""
-    from shared.vectors.embedding import Embedder
-
-    if backend() == "onnx":
-        from bench.common import RESULTS_DIR
-        from shared.vectors.onnx_embedder import OnnxEmbedder
-
-        return OnnxEmbedder(
-            cache_dir=RESULTS_DIR / "cache" / "models", threads=threads, batch_size=batch_size
-        )
-    return Embedder(threads=threads, batch_size=batch_size)
-
-
-def cold_ingest_one_worker(pdfs: list[Path]) -> dict[str, Any]:
-    """The same papers, cold, through a deployment with one worker process (given both cores'
-    threads, as `rag up --workers 1` does): the 1-vs-2-process comparison."""
+def papers_folder(pdfs: list[Path]) -> Callable[[Path], None]:
+    """A deployment's `prepare`: the papers copied into <corpus root>/papers."""
 
     def prepare(root: Path) -> None:
         folder = root / "papers"
@@ -147,7 +133,13 @@ def cold_ingest_one_worker(pdfs: list[Path]) -> dict[str, Any]:
         for pdf in pdfs:
             shutil.copy(pdf, folder / pdf.name)
 
-    with deployment(workers=1, prepare=prepare) as dep:
+    return prepare
+
+
+def cold_ingest_one_worker(pdfs: list[Path]) -> dict[str, Any]:
+    """The same papers, cold, through a deployment with one worker process (given both cores'
+    threads, as `rag up --workers 1` does): the 1-vs-2-process comparison."""
+    with deployment(workers=1, prepare=papers_folder(pdfs)) as dep:
         run = job_summary(ingest(dep.client, dep.corpus_root / "papers", "papers",
                                  cpu_roots=service_pids(dep.live)))
     return {**run, "chunks_per_s": round(run["chunks_indexed"] / run["job_s"], 2)}
@@ -214,14 +206,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
     )
     log(f"  {raw['raw_2proc_1thread_pipeline_batches']}")
 
-    def prepare(root: Path) -> None:
-        folder = root / "papers"
-        folder.mkdir()
-        for pdf in pdfs:
-            shutil.copy(pdf, folder / pdf.name)
-
     runs: dict[str, Any] = {}
-    with deployment(workers=2, prepare=prepare) as dep:
+    with deployment(workers=2, prepare=papers_folder(pdfs)) as dep:
         folder = dep.corpus_root / "papers"
         log("cold ingest (empty Redis)")
         pids = service_pids(dep.live)

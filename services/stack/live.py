@@ -82,7 +82,7 @@ class LiveService:
             "RAG_EMBED_THREADS": str(max(1, cores // max(1, workers))),
             **(env or {}),
         }
-        self._env_arg = env
+        self._api_threads = (env or {}).get("RAG_EMBED_THREADS", str(cores))
         self.n_workers = workers
         self.api: subprocess.Popen[bytes] | None = None
         self.workers: dict[str, subprocess.Popen[bytes]] = {}
@@ -98,11 +98,14 @@ class LiveService:
             start_new_session=True,
         )
 
+    def _spawn_api(self) -> subprocess.Popen[bytes]:
+        # As `rag up`: the API embeds queries alone, with every core, unless the caller set
+        # the threads for the whole deployment.
+        return self._spawn("api", "serve", "--port", str(self.port),
+                           env={"RAG_EMBED_THREADS": self._api_threads})
+
     def start(self, *, timeout_s: float = 120) -> LiveService:
-        # As `rag up`: the API embeds queries alone, with every core.
-        api_threads = (self._env_arg or {}).get("RAG_EMBED_THREADS", str(os.cpu_count() or 1))
-        self.api = self._spawn("api", "serve", "--port", str(self.port),
-                               env={"RAG_EMBED_THREADS": api_threads})
+        self.api = self._spawn_api()
         for i in range(self.n_workers):
             self.start_worker(f"worker{i + 1}")
         self.wait_healthy(timeout_s=timeout_s)
@@ -140,10 +143,7 @@ class LiveService:
     def restart_api(self, *, timeout_s: float = 120) -> None:
         if self.api is not None:
             _stop(self.api, signal.SIGTERM)
-        # As `rag up`: the API embeds queries alone, with every core.
-        api_threads = (self._env_arg or {}).get("RAG_EMBED_THREADS", str(os.cpu_count() or 1))
-        self.api = self._spawn("api", "serve", "--port", str(self.port),
-                               env={"RAG_EMBED_THREADS": api_threads})
+        self.api = self._spawn_api()
         self.wait_healthy(timeout_s=timeout_s)
 
     def tail(self, name: str, lines: int = 40) -> str:

@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 from services.api.admission import QueryGate
+from services.api.direct_script import DirectScript
 from shared.auth import ApiKeyStore, Guard
 from shared.cache import ResultCache
 from shared.cache.tiers import ENTRY_SCRIPT, LOOKUP_SCRIPT
@@ -31,14 +32,14 @@ class CacheLookup:
         *,
         broker: aioredis.Redis | None,
         enabled: bool,
-        scripts: tuple[Any, Any] | None = None,
+        scripts: tuple[DirectScript, DirectScript] | None = None,
         prior: Any = None,
     ) -> None:
         self._cache = cache
         self._broker = broker
         self._lookup, self._entry = scripts or (
-            cache.register_script(LOOKUP_SCRIPT),
-            cache.register_script(ENTRY_SCRIPT),
+            DirectScript(cache, LOOKUP_SCRIPT),
+            DirectScript(cache, ENTRY_SCRIPT),
         )
         self.enabled = enabled
         self._prior = prior  # ((corpus, parts), version) of a miss the fast path counted
@@ -60,6 +61,8 @@ class CacheLookup:
         return cls(cache, broker=broker, enabled=settings.cache.enabled)
 
     async def aclose(self) -> None:
+        for script in (self._lookup, self._entry):
+            await script.aclose()
         await self._cache.aclose()
         if self._broker is not None:
             await self._broker.aclose()

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
 
 from services.api.admission import QueryGate
 from services.api.auth import build_guard, install_http_policy
@@ -58,6 +59,22 @@ async def _watch_stalls(res: Resources) -> None:
             await run_in_threadpool(sweep_uploads, res)
         except Exception as exc:  # noqa: BLE001 - Redis may be down for a moment; look again later
             log.warning("stall check failed: %s: %s", type(exc).__name__, exc)
+
+
+class RagApp(FastAPI):
+    """FastAPI with the cache-hit fast path at its front door, ahead of every middleware
+    (services/api/fastpath.py says what it does in their place)."""
+
+    fast_path: CacheHitFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast_path is not None and scope["type"] == "http":
+            ctx = getattr(self.state, "ctx", None)
+            onward = await self.fast_path(scope, receive, send, ctx)
+            if onward is None:
+                return
+            receive = onward
+        await super().__call__(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -115,7 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 consumer.stop()
             res.close()
 
-    app = FastAPI(
+    app = RagApp(
         title="rag-papers",
         version="0.1.0",
         description="Retrieval-augmented answers over research papers, with citations.",
@@ -124,8 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(CacheHitFastPath)  # inside CORS and trusted hosts, added next
-    limits = settings.limits  # outside the fast path: it caps the bodies that path reads too
+    app.fast_path = CacheHitFastPath(settings)
+    limits = settings.limits
     app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
     install_http_policy(app, settings.security)
     app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too

@@ -21,16 +21,26 @@ from shared.telemetry.logging import REQUEST_ID
 log = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_HEADER_BYTES = REQUEST_ID_HEADER.encode()
 _USABLE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 FLUSH_INTERVAL_S = 2.0
 
 
-def _incoming_id(scope: Scope) -> str | None:
+def request_id_of(scope: Scope) -> str:
+    """The caller's X-Request-ID if usable, else a new one."""
     for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER.encode():
+        if name == _REQUEST_ID_HEADER_BYTES:
             text = value.decode("latin-1").strip()
-            return text if _USABLE_ID.fullmatch(text) else None
-    return None
+            return text if _USABLE_ID.fullmatch(text) else uuid.uuid4().hex
+    return uuid.uuid4().hex
+
+
+def observe_request(scope: Scope, status: int, start: float) -> None:
+    """The request into rag_http_request_duration_seconds, by route template."""
+    route = getattr(scope.get("route"), "path", None) or "unmatched"
+    metrics.record_http_request(
+        method=scope["method"], route=route, status=status, duration_s=time.perf_counter() - start
+    )
 
 
 class RequestTelemetry:
@@ -46,7 +56,7 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _incoming_id(scope) or uuid.uuid4().hex
+        request_id = request_id_of(scope)
         token = REQUEST_ID.set(request_id)
         start = time.perf_counter()
         status = 0
@@ -57,11 +67,7 @@ class RequestTelemetry:
             if observed:
                 return
             observed = True
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            metrics.record_http_request(
-                method=scope["method"], route=route, status=code,
-                duration_s=time.perf_counter() - start,
-            )
+            observe_request(scope, code, start)
 
         async def send_with_id(message: Message) -> None:
             nonlocal status

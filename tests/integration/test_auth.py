@@ -54,6 +54,8 @@ def secured(redis_url: str, auth_root: Path, tmp_path_factory: pytest.TempPathFa
             "RAG_ADMIN_KEY": ADMIN_KEY,
             "RAG_RATE_LIMIT_PER_S": "5",
             "RAG_RATE_LIMIT_BURST": "20",
+            "RAG_TRUSTED_HOSTS": "127.0.0.1",
+            "RAG_CORS_ORIGINS": "https://ui.example",
             "PYTHONUNBUFFERED": "1",  # the log test reads everything the API wrote
         },
     )
@@ -312,6 +314,39 @@ def test_over_the_rate_limit_is_429_with_retry_after(
             assert time.monotonic() < deadline, "the bucket never refilled"
             time.sleep(0.1)
         assert admin.get("/health").status_code == 200  # probes are never limited
+
+
+def test_cache_hits_keep_the_http_policy(
+    secured: LiveService, admin: httpx.Client, issued: list[str], auth_root: Path
+) -> None:
+    """Cache hits are answered ahead of the middleware (services/api/fastpath.py), and still
+    get what it gives every response: trusted hosts, CORS, request ids, the rate limit."""
+    corpus = unique_corpus("hits")
+    done = admin.post("/ingest/start", json={"path": str(auth_root / "paper1"), "corpus": corpus})
+    assert done.status_code == 202, done.text
+    assert wait_job(admin, done.json()["job_id"], timeout_s=300)["state"] == "succeeded"
+    reader = new_key(admin, issued, "reader", [corpus])
+    body = {"query": "dense retrieval of passages", "corpus": corpus, "top_k": 3}
+    with client(secured, reader["key"]) as r:
+        first = r.post("/search", json=body)
+        assert first.status_code == 200 and first.json()["cache_info"]["retrieval_hit"] is False
+        hit = r.post("/search", json=body, headers={"X-Request-ID": "trace-42"})
+        assert hit.json()["cache_info"]["retrieval_hit"] is True
+        assert hit.json()["results"] == first.json()["results"]
+        assert hit.headers["x-request-id"] == "trace-42"
+        assert len(r.post("/search", json=body).headers["x-request-id"]) == 32  # a new one
+        refused = r.post("/search", json=body, headers={"Host": "attacker.example"})
+        assert (refused.status_code, refused.text) == (400, "Invalid host header")
+        cors = r.post("/search", json=body, headers={"Origin": "https://ui.example"})
+        assert cors.json()["cache_info"]["retrieval_hit"] is True
+        assert cors.headers["access-control-allow-origin"] == "https://ui.example"
+        for _ in range(40):  # the burst of 20, then the limit, on hits as on anything else
+            limited = r.post("/search", json=body)
+            if limited.status_code == 429:
+                break
+        assert limited.status_code == 429, limited.text
+        assert "RAG_RATE_LIMIT_PER_S=5" in limited.json()["detail"]
+        assert int(limited.headers["retry-after"]) >= 1 and limited.headers["x-request-id"]
 
 
 def test_no_key_ever_appears_in_the_api_log(

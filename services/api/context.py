@@ -9,10 +9,10 @@ import redis.asyncio as aioredis
 from celery import Celery
 
 from services.api.admission import QueryGate
-from services.api.direct_script import DirectScript
 from shared.auth import ApiKeyStore, Guard
 from shared.cache import ResultCache
 from shared.cache.tiers import ENTRY_SCRIPT, LOOKUP_SCRIPT
+from shared.direct_script import DirectScript
 from shared.ingest.staging import Staging
 from shared.resources import Resources
 from shared.search.answerer import Answerer

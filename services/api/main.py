@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             watchdog.cancel()
             key_watch.cancel()
             flusher.cancel()
+            if guard.limiter is not None:
+                await guard.limiter.aclose()
             await aredis.aclose()
             await cache_lookup.aclose()
             if consumer is not None:

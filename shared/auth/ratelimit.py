@@ -6,10 +6,9 @@ Time is the Redis server's, so every API replica fills the same bucket at the sa
 
 from __future__ import annotations
 
-from typing import Any
-
 import redis.asyncio as aioredis
 
+from shared.direct_script import DirectScript
 from shared.keys import Keys
 
 # KEYS[1] the bucket; ARGV rate per second, burst. Returns {allowed, seconds to wait}.
@@ -45,10 +44,13 @@ class RateLimiter:
         self.per_s = per_s
         self.burst = burst
         self._keys = keys
-        self._script: Any = client.register_script(TOKEN_BUCKET)
+        self._script = DirectScript(client, TOKEN_BUCKET)
 
     async def take(self, key_id: str) -> float:
         allowed, wait = await self._script(
             keys=[self._keys.rate_bucket(key_id)], args=[self.per_s, self.burst]
         )
         return 0.0 if int(allowed) else float(wait)
+
+    async def aclose(self) -> None:
+        await self._script.aclose()

@@ -9,7 +9,7 @@ import uuid
 import redis
 import redis.asyncio as aioredis
 
-from services.api.direct_script import DirectScript
+from shared.direct_script import DirectScript
 
 SCRIPT = "return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}"
 

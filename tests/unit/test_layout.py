@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 # Rooms of shared/, lowest first. A module may import its own room and lower ranks only.
 RANKS = {
     # ground floor: the plain modules first, then what builds on them
-    "settings": 0, "errors": 0, "keys": 0,
+    "settings": 0, "errors": 0, "keys": 0, "direct_script": 0,
     "identity": 0.5, "documents": 0.5,
     "chunking": 0.8, "parsing": 0.8,
     # metrics and logs: on the ground floor only, and below every room that records them

@@ -1,13 +1,13 @@
 """Every benchmark in one run (`make bench`): JSON per benchmark plus bench/results/summary.json.
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
-[--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers] [--skip-embed-backends]
-[--skip-hnsw] [--skip-generation] [--skip-baselines]`.
+[--skip-extractive-int8] [--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers]
+[--skip-embed-backends] [--skip-hnsw] [--skip-generation] [--skip-baselines]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
-2. search_latency, cache_ask and load_admission: one fresh deployment with SciFact ingested
-   (~11.9k chunks), shared by all three, so the corpus is embedded once.
+2. search_latency, cache_ask, extractive_int8 and load_admission: one fresh deployment with
+   SciFact ingested (~11.9k chunks), shared by all four, so the corpus is embedded once.
 3. store_latency, pdf_parsers, embed_backends (ONNX beside torch: one query, batches, start,
    parity on every SciFact chunk) and hnsw_recall (12k and 100k chunks: recall@10 against
    exact search, the whole hybrid query's p50, memory): the standalone scripts, as subprocesses.
@@ -34,6 +34,7 @@ from typing import Any
 from bench import (
     baselines,
     cache_ask,
+    extractive_int8,
     generation,
     ingest_throughput,
     load_admission,
@@ -164,6 +165,12 @@ def _cache_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _extractive_int8_figures(r: dict[str, Any]) -> dict[str, Any]:
+    return {"claims": r["claims"], **{
+        f"{name}_{k}": v for name, figures in r["variants"].items() for k, v in figures.items()
+    }, "int8_speedup": r["int8_speedup"]}
+
+
 def _generation_figures(r: dict[str, Any]) -> dict[str, Any]:
     s = r["streamed"]
     return {
@@ -210,8 +217,9 @@ def main(argv: list[str] | None = None) -> int:
         help="keep the steps of the last summary.json this run does not repeat (each step "
         "records its revision and time)",
     )
-    for step in ("ingest", "search", "cache-ask", "load-admission", "store-latency", "pdf-parsers",
-                 "embed-backends", "hnsw", "generation", "baselines"):
+    for step in ("ingest", "search", "cache-ask", "extractive-int8", "load-admission",
+                 "store-latency", "pdf-parsers", "embed-backends", "hnsw", "generation",
+                 "baselines"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -261,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_ingest:
         measured(ingest_throughput, _ingest_figures, lambda: ingest_throughput.run(quick=quick))
 
-    if not (args.skip_search and args.skip_cache_ask and args.skip_load_admission):
+    if not (args.skip_search and args.skip_cache_ask and args.skip_extractive_int8
+            and args.skip_load_admission):
         log("=== SciFact deployment for search_latency and cache_ask")
         t0 = time.perf_counter()
         try:
@@ -274,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 for skip, mod, figures in (
                     (args.skip_search, search_latency, _search_figures),
                     (args.skip_cache_ask, cache_ask, _cache_figures),
+                    (args.skip_extractive_int8, extractive_int8, _extractive_int8_figures),
                     # last: it leaves the API busy for a while
                     (args.skip_load_admission, load_admission, _admission_figures),
                 ):

@@ -19,6 +19,8 @@ from shared.state.catalog import Catalog
 from shared.state.jobs import JobStore
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from shared.cache import EmbeddingCache
     from shared.chunking import Chunker
     from shared.vectors.bm25 import Bm25Encoder
@@ -67,24 +69,55 @@ class Resources:
             if e.backend == "onnx":
                 from shared.vectors.onnx_embedder import OnnxEmbedder
 
-                cache_dir = e.onnx_cache_dir or self.settings.data_dir.resolve() / "models"
                 return OnnxEmbedder(  # type: ignore[return-value]
                     e.model_path,
-                    cache_dir=cache_dir,
+                    cache_dir=self._onnx_cache_dir,
                     threads=self._torch_threads,
                     batch_size=e.batch_size,
                 )
             return Embedder(e.model_path, threads=self._torch_threads, batch_size=e.batch_size)
 
     @cached_property
+    def sentence_embedder(self) -> Embedder:
+        """What ranks an extractive answer's candidate sentences against the question: the
+        model's int8 quantization with ONNX and RAG_EXTRACTIVE_INT8 (its own model id, so its
+        vectors are cached apart), else the embedder itself."""
+        e = self.settings.embedding
+        if e.backend != "onnx" or not self.settings.generation.extractive_int8:
+            return self.embedder
+        from shared.vectors.onnx_embedder import OnnxEmbedder
+
+        with self._lock:
+            return OnnxEmbedder(  # type: ignore[return-value]
+                e.model_path,
+                cache_dir=self._onnx_cache_dir,
+                threads=self._torch_threads,
+                batch_size=e.batch_size,
+                quantized=True,
+            )
+
+    @property
+    def _onnx_cache_dir(self) -> Path:
+        return self.settings.embedding.onnx_cache_dir or self.settings.data_dir.resolve() / "models"
+
+    @cached_property
     def embedding_cache(self) -> EmbeddingCache:
+        return self._embedding_cache_of(self.embedder)
+
+    @cached_property
+    def sentence_embedding_cache(self) -> EmbeddingCache:
+        if self.sentence_embedder is self.embedder:
+            return self.embedding_cache
+        return self._embedding_cache_of(self.sentence_embedder)
+
+    def _embedding_cache_of(self, embedder: Embedder) -> EmbeddingCache:
         from shared.cache import EmbeddingCache
 
         return EmbeddingCache(
             self.cache_redis,
             self.keys,
-            model_id=self.embedder.model_id,
-            dim=self.embedder.dim,
+            model_id=embedder.model_id,
+            dim=embedder.dim,
             ttl_s=self.settings.cache.embedding_ttl_s,
         )
 

@@ -433,6 +433,13 @@ class GenerationSettings(BaseSettings):
     llm_threads: int = Field(
         default=1, ge=1, le=256, description="CPU threads of the llama.cpp server `rag up` starts."
     )
+    extractive_int8: bool = Field(
+        default=True,
+        description="Rank an extractive answer's candidate sentences against the question with "
+        "the embedding model's int8 quantization (ONNX backend only): ~2x faster, cosine ~0.993 "
+        "to the exact vectors, answers citing relevant papers as often on SciFact "
+        "(bench/extractive_int8.py). Stored and query vectors are always exact.",
+    )
     abstain_min_score: float = Field(
         default=0.30,
         ge=-1,

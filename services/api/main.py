@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         res = Resources(settings, torch_threads=threads_for(1, settings.embedding.threads))
         res.embedder.encode(["warm up"])  # the query embedder, loaded before the first request
+        res.sentence_embedder.encode(["warm up"])  # and what ranks extractive answers' sentences
         celery = make_celery(settings)
         consumer = None
         if settings.embedded_store:

@@ -122,7 +122,11 @@ class Answerer:
     def identity(self) -> dict[str, Any]:
         """What makes two answers to the same question and sources differ."""
         if self._generator is None:
-            ident: dict[str, Any] = {"generator": "extractive", "version": EXTRACTIVE}
+            ident: dict[str, Any] = {
+                "generator": "extractive",
+                "version": EXTRACTIVE,
+                "sentences": self._res.sentence_embedder.model_id,  # what ranks them
+            }
         else:
             ident = generator_identity(generator=self._generator, settings=self._settings)
         return {**ident, "abstain": self._settings.abstain_min_score}
@@ -380,9 +384,10 @@ class Answerer:
         hits = rankings[0] if len(rankings) == 1 else fuse_results(rankings, top_k=top_k)
         return _Retrieved(queries=tuple(queries), hits=hits, query_vectors=vectors)
 
-    def _embed(self, texts: list[str], info: CacheInfo, *, use_cache: bool) -> np.ndarray:
-        embedded = self._res.embedding_cache.embed(
-            texts, self._res.embedder.encode, use_cache=use_cache
+    def _embed_sentences(self, texts: list[str], info: CacheInfo, *, use_cache: bool) -> np.ndarray:
+        """Candidate sentences' vectors, by Resources.sentence_embedder (int8 by default)."""
+        embedded = self._res.sentence_embedding_cache.embed(
+            texts, self._res.sentence_embedder.encode, use_cache=use_cache
         )
         info.embed_hits += embedded.cached
         info.embed_misses += embedded.computed
@@ -400,7 +405,7 @@ class Answerer:
             queries=queries,
             tokenize=self._res.bm25.tokenize,
             similarity=lambda sentences: self._similarity(
-                self._embed(sentences, info, use_cache=use_cache), found
+                self._embed_sentences(sentences, info, use_cache=use_cache), found
             ),
         )
 

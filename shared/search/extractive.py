@@ -22,8 +22,9 @@ EXTRACTIVE = "extractive-v3"  # part of the answer cache key
 MAX_SENTENCES = 3
 # Sentences embedded per answer: the best by a cheap lexical pre-score. Embedding every
 # sentence of every top chunk was 75-85% of a cold /ask; the answer's three come from the
-# lexically closest few in practice. Each costs ~10 ms of one core (ONNX; a SciFact
-# sentence averages 25 words): 24 took 250 ms on one thread, 8 take ~80.
+# lexically closest few in practice. Each costs ~10 ms of one core with the exact model
+# (ONNX; a SciFact sentence averages 25 words), ~3 ms on two with its int8 quantization
+# (RAG_EXTRACTIVE_INT8): 24 took 250 ms on one thread, 8 take ~80 exact, ~25 int8.
 MAX_CANDIDATES = 8
 # The third sentence of an answer should not come from another topic.
 RELATIVE_FLOOR = 0.5

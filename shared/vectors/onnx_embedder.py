@@ -44,12 +44,20 @@ _EXPORT_TIMEOUT_S = 600
 _ROWS_PER_RUN = 4
 
 
-def onnx_model_file(model_id: str, cache_dir: Path) -> Path:
-    return Path(cache_dir) / f"{model_id}-onnx{_RECIPE}.onnx"
+INT8 = "+int8"  # the model id suffix of the quantized embedder: its vectors are not the model's
+
+
+def onnx_model_file(model_id: str, cache_dir: Path, *, quantized: bool = False) -> Path:
+    return Path(cache_dir) / f"{model_id}-onnx{_RECIPE}{'-int8' if quantized else ''}.onnx"
 
 
 class OnnxEmbedder:
-    """Normalised float32 vectors from ONNX Runtime; a drop-in for `Embedder`. Thread-safe."""
+    """Normalised float32 vectors from ONNX Runtime; a drop-in for `Embedder`. Thread-safe.
+
+    `quantized`: the model's int8 dynamic quantization instead (weights per channel), ~2x
+    faster on CPU, cosine ~0.993 to the exact vectors (min 0.984 on 400 SciFact sentences).
+    Not for anything stored or compared with stored vectors: its model id says so (`+int8`),
+    so no cache mixes the two."""
 
     def __init__(
         self,
@@ -58,6 +66,7 @@ class OnnxEmbedder:
         cache_dir: Path,
         threads: int = 0,
         batch_size: int = 32,
+        quantized: bool = False,
     ) -> None:
         import onnxruntime as ort
         from tokenizers import Tokenizer
@@ -65,7 +74,7 @@ class OnnxEmbedder:
         from shared.vectors.embedding import default_model_path, model_identity
 
         self.model_path = model_path or default_model_path()
-        self.model_id = model_identity(self.model_path)
+        self.model_id = model_identity(self.model_path) + (INT8 if quantized else "")
         self.batch_size = batch_size
         root = Path(self.model_path)
         self._pooling = _pooling_mode(root)
@@ -79,7 +88,9 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
         self._pad_id = _pad_id(root)
 
-        self.onnx_path = ensure_onnx(self.model_path, self.model_id, Path(cache_dir))
+        self.onnx_path = ensure_onnx(self.model_path, model_identity(self.model_path), Path(cache_dir))
+        if quantized:
+            self.onnx_path = ensure_quantized(self.onnx_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, the physical cores
         options.inter_op_num_threads = 1
@@ -188,6 +199,27 @@ def ensure_onnx(model_path: str, model_id: str, cache_dir: Path) -> Path:
     with _exclusive(target.with_name(target.name + ".lock")):
         if not target.is_file():  # another process may have written it while we waited
             _export_in_child(model_path, target)
+    return target
+
+
+def ensure_quantized(exported: Path) -> Path:
+    """The int8 quantization of an exported model file, made once beside it (atomically)."""
+    target = exported.with_name(exported.stem + "-int8.onnx")
+    if target.is_file():
+        return target
+    with _exclusive(target.with_name(target.name + ".lock")):
+        if not target.is_file():
+            from onnxruntime.quantization import QuantType, quantize_dynamic
+
+            fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
+            os.close(fd)
+            try:
+                quantize_dynamic(exported, tmp, weight_type=QuantType.QInt8, per_channel=True)
+                os.chmod(tmp, 0o644)
+                os.replace(tmp, target)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
     return target
 
 

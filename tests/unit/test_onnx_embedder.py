@@ -115,3 +115,22 @@ def test_other_pooling_is_refused_with_the_setting_to_use(tmp_path: Path) -> Non
     model = _model_dir(tmp_path, {"max_tokens": True, "mean_tokens": False})
     with pytest.raises(ValueError, match="RAG_EMBED_BACKEND=torch"):
         _pooling_mode(model)
+
+
+def test_the_int8_embedder_is_close_to_exact_and_says_it_is_not(cache_dir: Path) -> None:
+    """What ranks extractive answers' sentences (RAG_EXTRACTIVE_INT8): quantized once, beside
+    the exported model, under its own model id, so no cache mixes its vectors with exact ones."""
+    exact = OnnxEmbedder(cache_dir=cache_dir, threads=1)
+    int8 = OnnxEmbedder(cache_dir=cache_dir, threads=1, quantized=True)
+    assert int8.model_id == exact.model_id + "+int8"
+    assert int8.onnx_path == onnx_model_file(exact.model_id, cache_dir, quantized=True)
+    assert int8.onnx_path.stat().st_size < exact.onnx_path.stat().st_size / 3
+    texts = [t for t in TEXTS if t]
+    cosine = (exact.encode(texts) * int8.encode(texts)).sum(axis=1)
+    assert cosine.min() >= 0.97, cosine
+    q, near, far = int8.encode([
+        "Which genes raise breast cancer risk?",
+        "Mutations in BRCA1 raise the lifetime risk of breast cancer.",
+        "The committee met on Tuesday to discuss the budget.",
+    ])
+    assert q @ near > q @ far + 0.2

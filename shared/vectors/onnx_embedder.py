@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -213,14 +214,22 @@ def ensure_quantized(exported: Path) -> Path:
 
             fd, tmp = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=target.parent)
             os.close(fd)
+            advice = _DropAdvice()  # quantize_dynamic's note about image models' pre-processing
+            logging.getLogger().addFilter(advice)
             try:
                 quantize_dynamic(exported, tmp, weight_type=QuantType.QInt8, per_channel=True)
                 os.chmod(tmp, 0o644)
                 os.replace(tmp, target)
             finally:
+                logging.getLogger().removeFilter(advice)
                 if os.path.exists(tmp):
                     os.unlink(tmp)
     return target
+
+
+class _DropAdvice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Please consider to run pre-processing")
 
 
 @contextmanager

@@ -419,7 +419,7 @@ class Answerer:
         best = [
             hit.score
             for vector in found.query_vectors
-            for hit in self._res.store.search_dense(corpus, vector.tolist(), limit=1)
+            for hit in self._res.store.search_dense(corpus, vector.tolist(), limit=1, fields=())
         ]
         return should_abstain(similarities=best, min_score=self._settings.abstain_min_score)
 

@@ -13,6 +13,7 @@ import numpy as np
 from shared.cache import ResultCache
 from shared.errors import InvalidRequestError
 from shared.resources import Resources
+from shared.search.chunk_documents import ChunkDocuments
 from shared.search.ranking import MODES, Fusion, rank, result_row
 from shared.settings import RetrievalSettings
 from shared.vectors.store import SparseVector, StoredHit, VectorStore
@@ -58,6 +59,7 @@ class Retriever:
             res.cache_redis, res.keys, tier="retrieval", ttl_s=s.cache.retrieval_ttl_s,
             versions=res.redis,
         )
+        self._documents = ChunkDocuments()
 
     def fusion(self) -> Fusion:
         return fusion_of(self._res.settings.retrieval)
@@ -158,6 +160,7 @@ class Retriever:
         ranked = ranked_hits(
             self._res.store, corpus, mode=mode, fusion=self.fusion(), top_k=top_k,
             query_vector=vector, sparse_query=self._res.bm25.encode_query(query),
+            documents=self._documents,
         )
         return [result_row(hit, score) for hit, score in ranked]
 
@@ -183,22 +186,29 @@ def ranked_hits(
     top_k: int,
     query_vector: Callable[[], np.ndarray],
     sparse_query: SparseVector,
+    documents: ChunkDocuments | None = None,
 ) -> list[tuple[StoredHit, float]]:
     """The top `top_k` (chunk, score) of one query: each list fetched `fusion.depth` deep from
-    the store, then ranked. `query_vector` is called only when a dense list is needed.
+    the store, then ranked. `query_vector` is called only when a dense list is needed. With
+    `documents`, candidate lists come without payload and their documents from there.
 
     `/search` and the offline benchmarks (bench/tune_scifact.py, bench/baselines.py) both rank
     through here, so the benchmarks score what the service returns.
     """
     depth = fusion.depth(mode, top_k)
     # Lists deeper than the page carry only what ranking reads; the page's payloads follow.
-    fields = RANKING_FIELDS if depth > top_k else None
+    fields = None
+    if depth > top_k:
+        fields = () if documents is not None else RANKING_FIELDS
     dense: list[StoredHit] = []
     sparse: list[StoredHit] = []
     if mode in ("dense", "hybrid"):
         dense = store.search_dense(corpus, query_vector().tolist(), limit=depth, fields=fields)
     if mode in ("bm25", "hybrid") and sparse_query.indices:
         sparse = store.search_sparse(corpus, sparse_query, limit=depth, fields=fields)
+    if fields == () and documents is not None:
+        dense = documents.label(store, corpus, dense)
+        sparse = documents.label(store, corpus, sparse)
     ranked = rank(
         mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=len(sparse_query.indices)
     )

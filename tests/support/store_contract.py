@@ -328,6 +328,16 @@ class StoreContract:
         }
         assert store.payloads("papers", []) == {}
         assert store.payloads("missing", [first.id]) == {}
+        # fields=(): ids and scores only (ranking's lists, shared/search/chunk_documents.py)
+        bare = store.search_dense("papers", unit(1.0), limit=2, fields=())
+        assert [(h.id, h.payload) for h in bare] == [(first.id, {}), (second.id, {})]
+        [bare_sparse] = store.search_sparse(
+            "papers", ENCODER.encode_query("yeast genes"), limit=5, fields=()
+        )
+        assert (bare_sparse.id, bare_sparse.payload) == (first.id, {})
+        assert store.payloads("papers", [first.id, missing], fields=["doc_id"]) == {
+            first.id: {"doc_id": "d1"}
+        }
 
     def test_unknown_corpus_reads_as_empty(self, store: VectorStore) -> None:
         assert store.search_dense("missing", unit(1.0), limit=5) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from shared.search.chunk_documents import ChunkDocuments
 from shared.search.ranking import Fusion
 from shared.search.retriever import ranked_hits
 from shared.vectors.store import SparseVector, StoredHit
@@ -87,3 +88,49 @@ def test_the_query_term_count_picks_the_dense_weight() -> None:
     long, _ = search(fusion, mode="hybrid", terms=6)
     assert short == {"a": 0.6, "b": 0.4}
     assert long == {"a": 0.5, "b": 0.5}
+
+
+class CountingStore(ListStore):
+    """ListStore that answers `payloads(..., fields=...)` and records which ids it was asked."""
+
+    def __init__(self, deleted: set[str] | None = None) -> None:
+        super().__init__()
+        self.asked: list[list[str]] = []
+        self.deleted = deleted or set()
+
+    def payloads(self, corpus: str, ids: list[str], *, fields: Fields = None) -> dict[str, dict]:
+        self.asked.append(sorted(ids))
+        return {
+            i: PAYLOADS[i] if fields is None else {k: PAYLOADS[i][k] for k in fields}
+            for i in ids if i not in self.deleted
+        }
+
+
+def test_remembered_documents_spare_the_candidates_payloads() -> None:
+    """With ChunkDocuments, candidate lists come without payload; each chunk's document is
+    asked of the store once per process, and the ranking is the same."""
+    documents = ChunkDocuments()
+    plain, _ = search(Fusion(candidates=300), mode="hybrid", terms=6)
+    store = CountingStore()
+    for _ in range(2):
+        ranked = ranked_hits(
+            store, "c", mode="hybrid", fusion=Fusion(candidates=300), top_k=2,
+            query_vector=lambda: np.array([1.0, 0.0]),
+            sparse_query=SparseVector(indices=list(range(6)), values=[1.0] * 6),
+            documents=documents,
+        )
+        assert {h.id: s for h, s in ranked} == plain
+        assert [(h.id, h.payload) for h, _ in ranked] == [("a", PAYLOADS["a"]), ("b", PAYLOADS["b"])]
+    # the first query learnt both chunks' documents; afterwards only the page is fetched
+    assert store.asked == [["a", "b"], ["a", "b"], ["a", "b"]]
+
+
+def test_a_chunk_deleted_since_its_search_is_left_out() -> None:
+    store = CountingStore(deleted={"b"})
+    ranked = ranked_hits(
+        store, "c", mode="hybrid", fusion=Fusion(candidates=300), top_k=2,
+        query_vector=lambda: np.array([1.0, 0.0]),
+        sparse_query=SparseVector(indices=list(range(6)), values=[1.0] * 6),
+        documents=ChunkDocuments(),
+    )
+    assert [h.id for h, _ in ranked] == ["a"]

@@ -43,8 +43,9 @@ class StoredHit:
     payload: dict[str, Any]
 
 
-# The payload keys a search returns with each hit; None: the whole payload. Candidate lists
-# (hundreds of hits, of which a page is shown) ask for what ranking reads, then `payloads`.
+# The payload keys a search returns with each hit; None: the whole payload, (): none.
+# Candidate lists (hundreds of hits, of which a page is shown) ask for what ranking reads, or
+# nothing (shared/search/chunk_documents.py), then `payloads` for the page.
 Fields = Sequence[str] | None
 
 
@@ -66,8 +67,10 @@ class VectorStore(Protocol):
         self, corpus: str, vector: SparseVector, *, limit: int, fields: Fields = None
     ) -> list[StoredHit]: ...
 
-    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The whole payload of each of `ids` that exists."""
+    def payloads(
+        self, corpus: str, ids: Sequence[str], *, fields: Fields = None
+    ) -> dict[str, dict[str, Any]]:
+        """The payload (or its `fields`) of each of `ids` that exists."""
         ...
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int: ...

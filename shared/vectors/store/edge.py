@@ -109,6 +109,12 @@ def _doc_filter(doc_ids: Sequence[str]) -> qe.Filter:
     return qe.Filter(must=[qe.FieldCondition(key="doc_id", match=match)])
 
 
+def _selector(fields: Fields) -> Any:
+    if fields is None:
+        return True
+    return qe.PayloadSelector.Include(list(fields)) if fields else False
+
+
 def _hits(points: list[qe.ScoredPoint]) -> list[StoredHit]:
     return [StoredHit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
 
@@ -270,20 +276,23 @@ class EdgeStore:
     ) -> list[StoredHit]:
         if limit < 1:
             return []
-        payload = True if fields is None else qe.PayloadSelector.Include(list(fields))
-        request = qe.QueryRequest(limit=limit, query=query, with_payload=payload, params=params)
+        request = qe.QueryRequest(
+            limit=limit, query=query, with_payload=_selector(fields), params=params
+        )
         with self._lock.shared():
             shard = self._shard(corpus)
             return [] if shard is None else _hits(shard.query(request))
 
-    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def payloads(
+        self, corpus: str, ids: Sequence[str], *, fields: Fields = None
+    ) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
         with self._lock.shared():
             shard = self._shard(corpus)
             if shard is None:
                 return {}
-            records = shard.retrieve(list(ids), with_payload=True, with_vector=False)
+            records = shard.retrieve(list(ids), with_payload=_selector(fields), with_vector=False)
         return {str(r.id): dict(r.payload or {}) for r in records}
 
     def count(self, corpus: str, *, doc_id: str | None = None) -> int:

@@ -201,7 +201,7 @@ class QdrantStore:
                 query=query,
                 using=using,
                 limit=limit,
-                with_payload=True if fields is None else list(fields),
+                with_payload=_selector(fields),
                 search_params=params,
             )
             return _hits(response.points)
@@ -209,13 +209,15 @@ class QdrantStore:
         with self._serial():
             return self._or_missing(name, run, [])
 
-    def payloads(self, corpus: str, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    def payloads(
+        self, corpus: str, ids: Sequence[str], *, fields: Fields = None
+    ) -> dict[str, dict[str, Any]]:
         if not ids:
             return {}
         name = self._name(corpus)
 
         def run() -> list[models.Record]:
-            return self._client.retrieve(name, ids=list(ids), with_payload=True)
+            return self._client.retrieve(name, ids=list(ids), with_payload=_selector(fields))
 
         with self._serial():
             records = self._or_missing(name, run, [])
@@ -265,3 +267,9 @@ class QdrantStore:
     def close(self) -> None:
         with self._serial():
             self._client.close()
+
+
+def _selector(fields: Fields) -> bool | list[str]:
+    if fields is None:
+        return True
+    return list(fields) if fields else False

@@ -114,39 +114,44 @@ def convex_fusion(
     mean and the best plus a share of the second (bench/scifact_ideas.py).
     """
     weights = (dense_weight, 1.0 - dense_weight)
-    normalised = (_min_max(dense), _min_max(sparse))
     scores: dict[str, float] = {}
     hits: dict[str, StoredHit] = {}
-    for values, weight in zip(normalised, weights, strict=True):
-        for hit, value in values:
-            scores[hit.id] = scores.get(hit.id, 0.0) + weight * value
-            hits.setdefault(hit.id, hit)
+    document_of: dict[str, str] = {}  # chunk -> its document
+    in_list: dict[str, tuple[list[float], list[float]]] = {}  # document -> values per list
+    for position, (ranked, weight) in enumerate(zip((dense, sparse), weights, strict=True)):
+        if not ranked:
+            continue
+        bottom = min(h.score for h in ranked)
+        span = (max(h.score for h in ranked) - bottom) or 1.0  # min-max normalisation
+        for hit in ranked:
+            value = (hit.score - bottom) / span
+            chunk_id = hit.id
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * value
+            if chunk_id not in hits:
+                hits[chunk_id] = hit
+                document_of[chunk_id] = _document(hit)
+            if by_document:
+                in_list.setdefault(document_of[chunk_id], ([], []))[position].append(value)
     if by_document:
-        in_list: dict[str, tuple[list[float], list[float]]] = {}  # document -> values per list
-        for position, values in enumerate(normalised):
-            for hit, value in values:
-                in_list.setdefault(_document(hit), ([], []))[position].append(value)
-        best_in_list = {  # document -> its value in each list
-            document: [document_value(sorted(v, reverse=True)) if v else 0.0 for v in lists]
-            for document, lists in in_list.items()
-        }
         best_chunk: dict[str, str] = {}  # document -> its chunk with the highest fused score
         for chunk_id, fused in scores.items():
-            document = _document(hits[chunk_id])
-            if document not in best_chunk or fused > scores[best_chunk[document]]:
+            document = document_of[chunk_id]
+            best = best_chunk.get(document)
+            if best is None or fused > scores[best]:
                 best_chunk[document] = chunk_id
         for document, chunk_id in best_chunk.items():
-            scores[chunk_id] = sum(w * v for w, v in zip(weights, best_in_list[document]))
+            scores[chunk_id] = sum(
+                w * (_value_of(v, document_value) if v else 0.0)
+                for w, v in zip(weights, in_list[document], strict=True)
+            )
     return sorted(((hits[i], s) for i, s in scores.items()), key=lambda hs: -hs[1])
 
 
-def _min_max(ranked: Sequence[StoredHit]) -> list[tuple[StoredHit, float]]:
-    if not ranked:
-        return []
-    top = max(h.score for h in ranked)
-    bottom = min(h.score for h in ranked)
-    span = (top - bottom) or 1.0
-    return [(hit, (hit.score - bottom) / span) for hit in ranked]
+def _value_of(values: list[float], document_value: Callable[[list[float]], float]) -> float:
+    """A document's value in one list from its chunks' values there (in list order)."""
+    if document_value is max:
+        return max(values)  # the default: no need to sort
+    return document_value(sorted(values, reverse=True))
 
 
 def _document(hit: StoredHit) -> str:

@@ -91,6 +91,9 @@ class Ours:
         self.fusion = fusion.policy()
         self.store = tune_scifact.edge_store(workdir / "edge", chunks, vectors, lexical)
         self.embed = embed
+        from shared.search.chunk_documents import ChunkDocuments
+
+        self.documents = ChunkDocuments()  # as the retriever's
 
     def search(self, query: str) -> Hits:
         from shared.search.retriever import ranked_hits
@@ -99,6 +102,7 @@ class Ours:
             self.store, "scifact", mode="hybrid", fusion=self.fusion, top_k=TOP_K,
             query_vector=lambda: self.embed([query])[0],
             sparse_query=self.encoder.encode_query(query),
+            documents=self.documents,
         )
         return [(h.payload["external_id"], h.payload["chunk_index"]) for h, _ in ranked]
 

@@ -164,18 +164,22 @@ def hybrid_query(
     encoder: Bm25Encoder,
 ) -> Callable[[int], Any]:
     """What an uncached hybrid /search does in the API process, minus HTTP: the retriever's
-    `ranked_hits` (both lists RAG_RETRIEVAL_CANDIDATES deep, the shipped fusion, the page's
-    payloads) with the question embedded by ONNX, one query, top 10."""
+    `ranked_hits` (both lists RAG_RETRIEVAL_CANDIDATES deep without payload, their chunks'
+    documents remembered, the shipped fusion, the page's payloads) with the question embedded
+    by ONNX, one query, top 10."""
+    from shared.search.chunk_documents import ChunkDocuments
     from shared.search.retriever import fusion_of, ranked_hits
     from shared.settings import RetrievalSettings
 
     fusion = fusion_of(RetrievalSettings())
+    documents = ChunkDocuments()  # as the retriever's: what it has learnt stays for the run
 
     def run(i: int) -> Any:
         return ranked_hits(
             store, CORPUS, mode="hybrid", fusion=fusion, top_k=10,
             query_vector=lambda: embed(questions[i]),
             sparse_query=encoder.encode_query(questions[i]),
+            documents=documents,
         )
 
     return run

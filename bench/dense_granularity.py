@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     folds = folds_of(dataset.qrels)
     report = {
         "split": "train", "queries": len(dataset.qrels), "top_k": DEFAULT_TOP_K,
+        "dense_tokens": args.dense_tokens,
         "fusion": fusion.label(),
         "chunks": {"bm25": n_shipped, "dense_shipped": n_shipped, "dense_small": n_small},
         "ndcg@10": {k: round(float(np.mean(list(v.values()))), 4) for k, v in variants.items()},

@@ -2,7 +2,8 @@
 
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
 [--skip-extractive-int8] [--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers]
-[--skip-embed-backends] [--skip-hnsw] [--skip-generation] [--skip-baselines]`.
+[--skip-embed-backends] [--skip-hnsw] [--skip-generation] [--skip-baselines]
+[--skip-dense-granularity]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
@@ -14,7 +15,10 @@ Steps, in order:
 4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
    seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
    about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).
-5. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
+5. dense_granularity (not with --quick): SciFact train with the dense list over 128-token
+   chunks beside the shipped BM25 list (bench/dense_granularity.py; its first run embeds ~20k
+   texts, ~18 minutes).
+6. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
 any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
 cores, a few minutes with --quick.
@@ -34,6 +38,7 @@ from typing import Any
 from bench import (
     baselines,
     cache_ask,
+    dense_granularity,
     extractive_int8,
     generation,
     ingest_throughput,
@@ -165,6 +170,12 @@ def _cache_figures(r: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _granularity_figures(r: dict[str, Any]) -> dict[str, Any]:
+    small = f"dense_{r['dense_tokens']}"
+    return {"ndcg@10": r["ndcg@10"], "chunks": r["chunks"],
+            "folds_up": sum(1 for f in r["folds"] if f[small] > f["shipped"])}
+
+
 def _extractive_int8_figures(r: dict[str, Any]) -> dict[str, Any]:
     return {"claims": r["claims"], **{
         f"{name}_{k}": v for name, figures in r["variants"].items() for k, v in figures.items()
@@ -219,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for step in ("ingest", "search", "cache-ask", "extractive-int8", "load-admission",
                  "store-latency", "pdf-parsers", "embed-backends", "hnsw", "generation",
-                 "baselines"):
+                 "baselines", "dense-granularity"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -306,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         step("hnsw_recall", lambda: _script("hnsw_recall", quick=quick), _hnsw_figures)
     if not args.skip_baselines:
         measured(baselines, _baseline_figures, lambda: baselines.run(quick=quick))
+    if not (args.skip_dense_granularity or quick):  # its first run embeds ~20k texts
+        measured(dense_granularity, _granularity_figures, lambda: dense_granularity.main([]))
     if not args.skip_generation:
         measured(generation, _generation_figures, lambda: generation.run(
             quick=quick, repeats=5 if quick else 20, max_tokens=96))

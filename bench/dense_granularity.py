@@ -26,26 +26,22 @@ from typing import Any
 
 import numpy as np
 
+from bench.common import write_result
 from bench.scifact_ideas import folds_of, per_query_ndcg
 from bench.tune_scifact import DEFAULT_DATA, Bench, corpus_chunks, embeddings, shipped
 
 NAME = "dense_granularity"
-RESULT = Path(__file__).resolve().parent / "results" / f"{NAME}.json"
 SHIPPED_TOKENS, OVERLAP = 200, 32
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def run(*, dense_tokens: int = 128, threads: int = 1) -> dict[str, Any]:
     from shared.search import ranking
     from shared.search.evaluation import DEFAULT_TOP_K, load_beir
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dense-tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
     started = time.monotonic()
     dataset = load_beir(DEFAULT_DATA, split="train")
     query_vectors = embeddings(list(dataset.queries.values()), label="queries-train",
-                               threads=args.threads)
+                               threads=threads)
     lexical, fusion = shipped()
     policy = fusion.policy()
     encoder = lexical.encoder()
@@ -54,16 +50,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                               "depth": policy.candidates}
     lists: dict[int, tuple[int, dict, dict]] = {}
     with tempfile.TemporaryDirectory(prefix="dense-granularity-") as workdir:
-        for tokens in (SHIPPED_TOKENS, args.dense_tokens):
+        for tokens in (SHIPPED_TOKENS, dense_tokens):
             chunks = corpus_chunks(DEFAULT_DATA, max_tokens=tokens, overlap_tokens=OVERLAP)
             vectors = embeddings([c.dense for c in chunks], label=f"chunks{tokens}-title",
-                                 threads=args.threads)
+                                 threads=threads)
             bench = Bench(chunks=chunks, vectors=vectors, workdir=Path(workdir) / str(tokens),
                           **common)
             lists[tokens] = (len(chunks), bench.dense(), bench.sparse(lexical))
             bench.close()
     n_shipped, dense_shipped, sparse = lists[SHIPPED_TOKENS]
-    n_small, dense_small, _ = lists[args.dense_tokens]
+    n_small, dense_small, _ = lists[dense_tokens]
 
     def ranked(dense: dict) -> dict[str, list]:
         return {
@@ -74,12 +70,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     variants = {
         "shipped": per_query_ndcg(dataset.qrels, ranked(dense_shipped)),
-        f"dense_{args.dense_tokens}": per_query_ndcg(dataset.qrels, ranked(dense_small)),
+        f"dense_{dense_tokens}": per_query_ndcg(dataset.qrels, ranked(dense_small)),
     }
     folds = folds_of(dataset.qrels)
     report = {
         "split": "train", "queries": len(dataset.qrels), "top_k": DEFAULT_TOP_K,
-        "dense_tokens": args.dense_tokens,
+        "dense_tokens": dense_tokens,
         "fusion": fusion.label(),
         "chunks": {"bm25": n_shipped, "dense_shipped": n_shipped, "dense_small": n_small},
         "ndcg@10": {k: round(float(np.mean(list(v.values()))), 4) for k, v in variants.items()},
@@ -89,8 +85,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ],
         "seconds": round(time.monotonic() - started, 1),
     }
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(json.dumps(report, indent=2) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dense-tokens", type=int, default=128)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    report = run(dense_tokens=args.dense_tokens, threads=args.threads)
+    write_result(NAME, report)
     print(json.dumps(report, indent=2))
     return report
 

@@ -16,7 +16,6 @@ model's, and the p50 time to embed one answer's candidate sentences (all cores).
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import os
 import re
@@ -41,19 +40,15 @@ TOP_K = 5
 
 
 def _judged_claims(corpus_ids: set[str]) -> list[tuple[str, set[str]]]:
-    qrels: dict[str, set[str]] = collections.defaultdict(set)
-    with (SCIFACT_DIR / "qrels" / "train.tsv").open() as lines:
-        next(lines)
-        for line in lines:
-            qid, doc, _ = line.rstrip("\n").split("\t")
-            qrels[qid].add(doc)
+    """SciFact train claims with a judged paper among `corpus_ids`, and those papers."""
+    from shared.search.evaluation import load_beir
+
+    dataset = load_beir(SCIFACT_DIR, split="train")
     claims = []
-    with (SCIFACT_DIR / "queries.jsonl").open() as lines:
-        for line in lines:
-            q = json.loads(line)
-            judged = qrels.get(q["_id"], set()) & corpus_ids
-            if judged:
-                claims.append((q["text"], judged))
+    for qid, text in dataset.queries.items():
+        judged = {doc for doc, score in dataset.qrels[qid].items() if score > 0} & corpus_ids
+        if judged:
+            claims.append((text, judged))
     return claims
 
 

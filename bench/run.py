@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_baselines:
         measured(baselines, _baseline_figures, lambda: baselines.run(quick=quick))
     if not (args.skip_dense_granularity or quick):  # its first run embeds ~20k texts
-        measured(dense_granularity, _granularity_figures, lambda: dense_granularity.main([]))
+        measured(dense_granularity, _granularity_figures, dense_granularity.run)
     if not args.skip_generation:
         measured(generation, _generation_figures, lambda: generation.run(
             quick=quick, repeats=5 if quick else 20, max_tokens=96))

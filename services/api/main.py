@@ -148,7 +148,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limits = settings.limits
     app.add_middleware(BodyLimit, max_body_mb=limits.max_body_mb, max_upload_mb=limits.max_upload_mb)
     install_http_policy(app, settings.security)
-    app.add_middleware(RequestTelemetry)  # outermost: times everything, the fast path too
+    # Outermost middleware: times everything FastAPI serves (the fast path records its own).
+    app.add_middleware(RequestTelemetry)
     for module in (
         ingest, search, chat, corpora, health, cache, keys, documents, docs_offline, metrics, admin
     ):

@@ -1,8 +1,9 @@
 """Whether retrieval found anything relevant enough to answer from.
 
 The signal is the best dense cosine similarity between the question and any chunk of the
-corpus, the dense index's top 1 (all-MiniLM-L6-v2, normalised vectors). Fused hybrid scores cannot serve: convex fusion
-min-max normalises each list per query, so its top score is near 1 for any question.
+corpus, the dense index's top 1 (all-MiniLM-L6-v2, normalised vectors). Fused hybrid scores
+cannot serve: convex fusion min-max normalises each list per query, so its top score is near
+1 for any question.
 
 ABSTAIN_MIN_SCORE is calibrated on SciFact train by bench/calibrate_abstention.py: 300 claims
 whose gold abstracts are in a 400-abstract sample (964 chunks, each embedded as the index

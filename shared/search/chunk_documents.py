@@ -24,20 +24,23 @@ class ChunkDocuments:
         self._max = max_chunks
         self._lock = threading.Lock()
 
-    def label(self, store: VectorStore, corpus: str, hits: Sequence[StoredHit]) -> list[StoredHit]:
-        """`hits` (searched without payload) with payload {"doc_id": ...}; the store is asked
-        only about chunks not seen before. A chunk deleted since its search is left out, as
-        a search made a moment later would."""
+    def label(
+        self, store: VectorStore, corpus: str, *lists: Sequence[StoredHit]
+    ) -> list[list[StoredHit]]:
+        """Each of `lists` (searched without payload) with payload {"doc_id": ...}; the store
+        is asked once, about the chunks not seen before. A chunk deleted since its search is
+        left out, as a search made a moment later would."""
         labels: dict[str, str | None] = {}
-        missing: list[str] = []
-        for hit in hits:
-            doc_id = self._doc.get(hit.id, _UNSEEN)
-            if doc_id is _UNSEEN:
-                missing.append(hit.id)
-            else:
-                labels[hit.id] = doc_id  # type: ignore[assignment]
+        missing: set[str] = set()
+        for hits in lists:
+            for hit in hits:
+                doc_id = self._doc.get(hit.id, _UNSEEN)
+                if doc_id is _UNSEEN:
+                    missing.add(hit.id)
+                else:
+                    labels[hit.id] = doc_id  # type: ignore[assignment]
         if missing:
-            found = store.payloads(corpus, missing, fields=("doc_id",))
+            found = store.payloads(corpus, sorted(missing), fields=("doc_id",))
             learnt = {chunk_id: payload.get("doc_id") for chunk_id, payload in found.items()}
             labels.update(learnt)
             with self._lock:
@@ -45,10 +48,13 @@ class ChunkDocuments:
                     self._doc.clear()
                 self._doc.update(learnt)
         out = []
-        for hit in hits:
-            if hit.id in labels:
-                hit.payload["doc_id"] = labels[hit.id]
-                out.append(hit)
+        for hits in lists:
+            kept = []
+            for hit in hits:
+                if hit.id in labels:
+                    hit.payload["doc_id"] = labels[hit.id]
+                    kept.append(hit)
+            out.append(kept)
         return out
 
 

@@ -19,8 +19,6 @@ from shared.settings import RetrievalSettings
 from shared.vectors.store import SparseVector, StoredHit, VectorStore
 
 Mode = Literal["hybrid", "dense", "bm25"]
-# What `rank` reads of a hit's payload (convex fusion by document).
-RANKING_FIELDS = ("doc_id",)
 
 
 @dataclass(slots=True)
@@ -186,29 +184,26 @@ def ranked_hits(
     top_k: int,
     query_vector: Callable[[], np.ndarray],
     sparse_query: SparseVector,
-    documents: ChunkDocuments | None = None,
+    documents: ChunkDocuments,
 ) -> list[tuple[StoredHit, float]]:
     """The top `top_k` (chunk, score) of one query: each list fetched `fusion.depth` deep from
-    the store, then ranked. `query_vector` is called only when a dense list is needed. With
-    `documents`, candidate lists come without payload and their documents from there.
+    the store, then ranked. `query_vector` is called only when a dense list is needed. Lists
+    deeper than the page come without payload, their chunks' documents from `documents`
+    (what ranking reads); the page's payloads follow.
 
     `/search` and the offline benchmarks (bench/tune_scifact.py, bench/baselines.py) both rank
     through here, so the benchmarks score what the service returns.
     """
     depth = fusion.depth(mode, top_k)
-    # Lists deeper than the page carry only what ranking reads; the page's payloads follow.
-    fields = None
-    if depth > top_k:
-        fields = () if documents is not None else RANKING_FIELDS
+    fields = () if depth > top_k else None
     dense: list[StoredHit] = []
     sparse: list[StoredHit] = []
     if mode in ("dense", "hybrid"):
         dense = store.search_dense(corpus, query_vector().tolist(), limit=depth, fields=fields)
     if mode in ("bm25", "hybrid") and sparse_query.indices:
         sparse = store.search_sparse(corpus, sparse_query, limit=depth, fields=fields)
-    if fields == () and documents is not None:
-        dense = documents.label(store, corpus, dense)
-        sparse = documents.label(store, corpus, sparse)
+    if fields is not None:
+        dense, sparse = documents.label(store, corpus, dense, sparse)
     ranked = rank(
         mode, dense, sparse, fusion=fusion, top_k=top_k, query_terms=len(sparse_query.indices)
     )

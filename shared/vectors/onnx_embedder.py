@@ -75,7 +75,8 @@ class OnnxEmbedder:
         from shared.vectors.embedding import default_model_path, model_identity
 
         self.model_path = model_path or default_model_path()
-        self.model_id = model_identity(self.model_path) + (INT8 if quantized else "")
+        exact_id = model_identity(self.model_path)  # reads the tokenizer and config files
+        self.model_id = exact_id + (INT8 if quantized else "")
         self.batch_size = batch_size
         root = Path(self.model_path)
         self._pooling = _pooling_mode(root)
@@ -89,9 +90,11 @@ class OnnxEmbedder:
         self._tokenizer.enable_truncation(max_length=self.max_tokens)
         self._pad_id = _pad_id(root)
 
-        self.onnx_path = ensure_onnx(self.model_path, model_identity(self.model_path), Path(cache_dir))
+        self.onnx_path = ensure_onnx(self.model_path, exact_id, Path(cache_dir))
         if quantized:
-            self.onnx_path = ensure_quantized(self.onnx_path)
+            self.onnx_path = ensure_quantized(
+                self.onnx_path, onnx_model_file(exact_id, Path(cache_dir), quantized=True)
+            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, the physical cores
         options.inter_op_num_threads = 1
@@ -203,9 +206,8 @@ def ensure_onnx(model_path: str, model_id: str, cache_dir: Path) -> Path:
     return target
 
 
-def ensure_quantized(exported: Path) -> Path:
-    """The int8 quantization of an exported model file, made once beside it (atomically)."""
-    target = exported.with_name(exported.stem + "-int8.onnx")
+def ensure_quantized(exported: Path, target: Path) -> Path:
+    """`target`, the int8 quantization of an exported model file, made once (atomically)."""
     if target.is_file():
         return target
     with _exclusive(target.with_name(target.name + ".lock")):

@@ -266,7 +266,8 @@ def run(*, quick: bool = False, latency_queries: int | None = None,
     started = time.monotonic()
     chunking = ChunkingSettings()
     chunks = tune_scifact.corpus_chunks(data, max_tokens=chunking.max_tokens,
-                                        overlap_tokens=chunking.overlap_tokens)
+                                        overlap_tokens=chunking.overlap_tokens,
+                                        context_tokens=chunking.lexical_context_tokens)
     # Embedded once (every core; cached for later runs), then one thread for the queries.
     vectors = tune_scifact.embeddings([c.dense for c in chunks],
                                       label=f"chunks{chunking.max_tokens}-title",

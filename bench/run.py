@@ -3,7 +3,7 @@
 Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cache-ask]
 [--skip-extractive-int8] [--skip-load-admission] [--skip-store-latency] [--skip-pdf-parsers]
 [--skip-embed-backends] [--skip-hnsw] [--skip-generation] [--skip-baselines]
-[--skip-dense-granularity]`.
+[--skip-chunk-granularity]`.
 
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
@@ -15,9 +15,9 @@ Steps, in order:
 4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
    seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
    about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).
-5. dense_granularity (not with --quick): SciFact train with the dense list over 128-token
-   chunks beside the shipped BM25 list (bench/dense_granularity.py; its first run embeds ~20k
-   texts, ~18 minutes).
+5. chunk_granularity (not with --quick): SciFact train over 200- and 128-token chunks read
+   whole, the two chunkings side by side, and the shipped 128-token chunks with BM25 context
+   (bench/chunk_granularity.py; its first run embeds ~32k texts, ~30 minutes).
 6. generation: its own deployment with a llama.cpp server (SmolLM2, 1 thread), three papers.
 A step that crashes is recorded in the summary and the rest still run; the exit status is 1 if
 any step crashed (a missed target is a figure, not a crash). About 20 minutes in full on 2
@@ -38,7 +38,7 @@ from typing import Any
 from bench import (
     baselines,
     cache_ask,
-    dense_granularity,
+    chunk_granularity,
     extractive_int8,
     generation,
     ingest_throughput,
@@ -171,9 +171,8 @@ def _cache_figures(r: dict[str, Any]) -> dict[str, Any]:
 
 
 def _granularity_figures(r: dict[str, Any]) -> dict[str, Any]:
-    small = f"dense_{r['dense_tokens']}"
-    return {"ndcg@10": r["ndcg@10"], "chunks": r["chunks"],
-            "folds_up": sum(1 for f in r["folds"] if f[small] > f["shipped"])}
+    return {"ndcg@10": r["ndcg@10"], "points": r["points"],
+            "shipped_folds_up": r["shipped_folds_up_on_whole_200"]}
 
 
 def _extractive_int8_figures(r: dict[str, Any]) -> dict[str, Any]:
@@ -230,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     for step in ("ingest", "search", "cache-ask", "extractive-int8", "load-admission",
                  "store-latency", "pdf-parsers", "embed-backends", "hnsw", "generation",
-                 "baselines", "dense-granularity"):
+                 "baselines", "chunk-granularity"):
         parser.add_argument(f"--skip-{step}", action="store_true")
     args = parser.parse_args(argv)
     quick = args.quick
@@ -317,8 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         step("hnsw_recall", lambda: _script("hnsw_recall", quick=quick), _hnsw_figures)
     if not args.skip_baselines:
         measured(baselines, _baseline_figures, lambda: baselines.run(quick=quick))
-    if not (args.skip_dense_granularity or quick):  # its first run embeds ~20k texts
-        measured(dense_granularity, _granularity_figures, dense_granularity.run)
+    if not (args.skip_chunk_granularity or quick):  # its first run embeds ~32k texts
+        measured(chunk_granularity, _granularity_figures, chunk_granularity.run)
     if not args.skip_generation:
         measured(generation, _generation_figures, lambda: generation.run(
             quick=quick, repeats=5 if quick else 20, max_tokens=96))

@@ -1,16 +1,18 @@
 """Tune BM25, dense and hybrid retrieval on SciFact's train split, offline and fast.
 
 Run: `python bench/tune_scifact.py [SCIFACT_DIR] [--grid all|fusion|none] [--dense title|text]
-[--ideas] [--max-tokens 200] [--threads N]`. Writes bench/results/tune_scifact.json (with
-`--dense text`: tune_scifact_dense_text.json; with `--ideas`: tune_scifact_ideas.json, see
-bench/scifact_ideas.py) and prints one line per variant to stderr. `--grid none` scores what
-the service runs with its default settings, and nothing else.
+[--ideas] [--max-tokens 128] [--context-tokens 36] [--threads N]`. Writes
+bench/results/tune_scifact.json (with `--dense text`: tune_scifact_dense_text.json; with
+`--ideas`: tune_scifact_ideas.json, see bench/scifact_ideas.py) and prints one line per
+variant to stderr. `--grid none` scores what the service runs with its default settings, and
+nothing else.
 
 What the service computes, reproduced without HTTP: corpus.jsonl read by `iter_jsonl`, chunked
 by `Chunker` (RAG_CHUNK_* settings), each chunk embedded as the ingest stage does (the title cut
 to fit, then the text: `Chunker.titled`; `--dense text`, the chunk text alone, as chunking
 signature v1 did) by `Embedder` in batches of 32 (cached under the temp dir, so the corpus is
-embedded once) and BM25-encoded as title + "\n" + chunk text by `Bm25Encoder`; the points go
+embedded once) and BM25-encoded as title + "\n" + chunk text with its lexical context
+(`Chunk.lexical_text`, RAG_CHUNK_LEXICAL_CONTEXT_TOKENS) by `Bm25Encoder`; the points go
 into a real `EdgeStore` (sparse search with IDF over live points, dense brute-force cosine, as
 the service never optimises the shard). Rankings then follow `Retriever._search_uncached`
 (`shared.search.retriever.ranked_hits`): at `top_k` results, each mode searches
@@ -47,6 +49,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from shared.settings import ChunkingSettings  # noqa: E402
 from shared.vectors.bm25 import Bm25Encoder  # noqa: E402
 from shared.vectors.store.base import ChunkPoint, StoredHit  # noqa: E402
 
@@ -62,22 +65,30 @@ class CorpusChunk:
     index: int
     text: str
     dense: str  # what is embedded: the text, or the title (cut to fit) and the text
+    lexical: str  # what BM25 reads, before the title: the text with its lexical context
 
 
 # ---- corpus, chunks and embeddings (cached) --------------------------------------------------
 
 
 def corpus_chunks(
-    data: Path, *, max_tokens: int, overlap_tokens: int, dense_title: bool = True
+    data: Path,
+    *,
+    max_tokens: int,
+    overlap_tokens: int,
+    context_tokens: int,
+    dense_title: bool = True,
 ) -> list[CorpusChunk]:
     """Every chunk of corpus.jsonl, as the parse stage makes them, with what it embeds
-    (`dense_title`: the title and the text, by `Chunker.titled`, as the service does)."""
+    (`dense_title`: the title and the text, by `Chunker.titled`, as the service does) and
+    what BM25 reads (the text with `context_tokens` of lexical context, `Chunk.lexical_text`)."""
     from shared.chunking import Chunker
     from shared.parsing import iter_jsonl
     from shared.vectors.embedding import default_model_path
 
     chunker = Chunker.from_model_path(
-        default_model_path(), max_tokens=max_tokens, overlap_tokens=overlap_tokens
+        default_model_path(), max_tokens=max_tokens, overlap_tokens=overlap_tokens,
+        context_tokens=context_tokens,
     )
     chunks: list[CorpusChunk] = []
     for doc in iter_jsonl(data / "corpus.jsonl"):
@@ -88,7 +99,8 @@ def corpus_chunks(
                 if dense_title
                 else chunk.text
             )
-            chunks.append(CorpusChunk(doc.external_id, doc.title, chunk.index, chunk.text, dense))
+            chunks.append(CorpusChunk(doc.external_id, doc.title, chunk.index, chunk.text, dense,
+                                      chunk.lexical_text))
     return chunks
 
 
@@ -151,7 +163,7 @@ class LexicalVariant:
 
     def lexical_text(self, chunk: CorpusChunk) -> str:
         with_title = self.title == "every" or (self.title == "first" and chunk.index == 0)
-        return f"{chunk.title}\n{chunk.text}" if with_title and chunk.title else chunk.text
+        return f"{chunk.title}\n{chunk.lexical}" if with_title and chunk.title else chunk.lexical
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,8 +359,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--split", default="train")
-    parser.add_argument("--max-tokens", type=int, default=200)
-    parser.add_argument("--overlap-tokens", type=int, default=32)
+    defaults = ChunkingSettings()
+    parser.add_argument("--max-tokens", type=int, default=defaults.max_tokens)
+    parser.add_argument("--overlap-tokens", type=int, default=defaults.overlap_tokens)
+    parser.add_argument("--context-tokens", type=int, default=defaults.lexical_context_tokens)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--embed-only", action="store_true")
     parser.add_argument(
@@ -373,7 +387,8 @@ def main() -> None:
     timings: dict[str, float] = {}
     started = time.monotonic()
     chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
-                           overlap_tokens=args.overlap_tokens, dense_title=args.dense == "title")
+                           overlap_tokens=args.overlap_tokens, context_tokens=args.context_tokens,
+                           dense_title=args.dense == "title")
     timings["chunking_s"] = round(time.monotonic() - started, 1)
     print(f"{len(chunks)} chunks in {timings['chunking_s']}s", file=sys.stderr)
     t = time.monotonic()
@@ -402,13 +417,16 @@ def main() -> None:
         queries=len(dataset.queries),
         documents=len({c.external_id for c in chunks}),
         chunks=len(chunks),
-        chunking={"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens},
+        chunking={"max_tokens": args.max_tokens, "overlap_tokens": args.overlap_tokens,
+                  "lexical_context_tokens": args.context_tokens},
         dense_text="title + chunk text" if args.dense == "title" else "chunk text",
         top_k=DEFAULT_TOP_K,
         timings=timings,
     )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    suffix = ("" if args.max_tokens == 200 else f"_chunk{args.max_tokens}") + (
+    shipped_chunking = (args.max_tokens, args.context_tokens) == (
+        defaults.max_tokens, defaults.lexical_context_tokens)
+    suffix = ("" if shipped_chunking else f"_chunk{args.max_tokens}_ctx{args.context_tokens}") + (
         "_dense_text" if args.dense == "text" else "")
     out = RESULTS.with_stem(RESULTS.stem + suffix)
     out.write_text(json.dumps(report, indent=2) + "\n")
@@ -423,9 +441,11 @@ def ideas_main(args: argparse.Namespace) -> None:
 
     started = time.monotonic()
     text_chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
-                                overlap_tokens=args.overlap_tokens, dense_title=False)
+                                overlap_tokens=args.overlap_tokens,
+                                context_tokens=args.context_tokens, dense_title=False)
     chunks = corpus_chunks(args.data, max_tokens=args.max_tokens,
-                           overlap_tokens=args.overlap_tokens, dense_title=True)
+                           overlap_tokens=args.overlap_tokens,
+                           context_tokens=args.context_tokens, dense_title=True)
     label = f"chunks{args.max_tokens}"
     # Text-only vectors are for the dense_title comparison alone: skipped unless cached or
     # asked for with --dense text.

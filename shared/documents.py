@@ -32,3 +32,12 @@ class Chunk:
     char_end: int
     text: str
     n_tokens: int
+    # What BM25 reads around it: the page's text before and after the chunk, up to the
+    # chunker's `context_tokens` word pieces each side, cut at word starts ("" when 0).
+    before: str = ""
+    after: str = ""
+
+    @property
+    def lexical_text(self) -> str:
+        """The chunk with its lexical context: what its BM25 vector is made from."""
+        return self.before + self.text + self.after

@@ -131,6 +131,7 @@ class Resources:
             path,
             max_tokens=self.settings.chunking.max_tokens,
             overlap_tokens=self.settings.chunking.overlap_tokens,
+            context_tokens=self.settings.chunking.lexical_context_tokens,
         )
 
     @cached_property
@@ -155,12 +156,15 @@ class Resources:
             model_identity(s.embedding.model_path or default_model_path()),
             s.chunking.max_tokens,
             s.chunking.overlap_tokens,
+            s.chunking.lexical_context_tokens,
             s.bm25.k1,
             s.bm25.b,
             s.bm25.avg_len,
             s.bm25.stemmer,
             s.bm25.stopwords,
-            "v2",  # v2: a chunk's vector embeds the document's title, then the chunk text
+            # v2: a chunk's vector embeds the document's title, then the chunk text;
+            # v3: its BM25 vector reads the chunk with its lexical context
+            "v3",
         ]
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 

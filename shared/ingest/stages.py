@@ -130,6 +130,8 @@ def parse(res: Resources, msg: ParseMsg, dispatch: Dispatcher) -> None:
                         char_end=chunk.char_end,
                         n_tokens=chunk.n_tokens,
                         text=chunk.text,
+                        before=chunk.before,
+                        after=chunk.after,
                     )
                 )
         staged_docs.append(
@@ -332,7 +334,9 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
                         chunking_signature=signature,
                     ),
                     dense=vector.tolist(),
-                    sparse=res.bm25.encode_document(_lexical_text(doc.title, chunk.text)),
+                    sparse=res.bm25.encode_document(
+                        _lexical_text(doc.title, chunk.before + chunk.text + chunk.after)
+                    ),
                     payload={
                         "corpus": corpus,
                         "doc_id": doc.doc_id,
@@ -377,7 +381,8 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
 
 
 def _lexical_text(title: str, text: str) -> str:
-    """What BM25 indexes for a chunk: its text with the document's title in front."""
+    """What BM25 indexes for a chunk: its text with its lexical context (Chunk.lexical_text)
+    and the document's title in front."""
     return f"{title}\n{text}" if title else text
 
 

@@ -27,6 +27,8 @@ class StagedChunk(BaseModel):
     char_end: int
     n_tokens: int
     text: str
+    before: str = ""  # the chunk's lexical context (Chunk.before/after): BM25 reads it too
+    after: str = ""
 
 
 class StagedDocument(BaseModel):

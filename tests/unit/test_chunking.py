@@ -193,6 +193,47 @@ def test_every_chunk_of_every_paper_fits_and_round_trips(chunker: Chunker, token
     assert 1200 < sum(len(chunks) for chunks in all_chunks) < 1800
 
 
+# ---- what BM25 reads: the chunk with its lexical context ------------------------------------
+
+
+def test_lexical_context_is_whole_words_of_the_page_around_the_chunk(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    chunker = Chunker(tokenizer=tokenizer, max_tokens=40, overlap_tokens=8, context_tokens=10)
+    text = sentences(30)
+    doc = doc_of(text)
+    chunks = chunker.chunk(doc)
+    check_invariants(doc, chunks, tokenizer, 40)
+    assert len(chunks) > 5
+    assert chunks[0].before == "" and chunks[-1].after == ""  # the page's ends
+    for chunk in chunks:
+        start, end = chunk.char_start - len(chunk.before), chunk.char_end + len(chunk.after)
+        assert text[start : chunk.char_start] == chunk.before
+        assert text[chunk.char_end : end] == chunk.after
+        assert chunk.lexical_text == text[start:end]
+        assert true_count(tokenizer, chunk.before) <= 10
+        assert true_count(tokenizer, chunk.after) <= 10
+        # whole words: never a cut inside a run of letters and digits
+        assert start == 0 or not (text[start - 1].isalnum() and text[start].isalnum())
+        assert end == len(text) or not (text[end - 1].isalnum() and text[end].isalnum())
+    for chunk in chunks[1:-1]:
+        assert true_count(tokenizer, chunk.before) >= 5 and true_count(tokenizer, chunk.after) >= 5
+
+
+def test_lexical_context_stays_on_its_page_and_is_off_at_zero(tokenizer) -> None:  # type: ignore[no-untyped-def]
+    doc = doc_of("First page, one short sentence.", sentences(12), "Third page, short too.")
+    widened = Chunker(tokenizer=tokenizer, max_tokens=40, overlap_tokens=0, context_tokens=20)
+    chunks = widened.chunk(doc)
+    assert chunks[0].lexical_text == "First page, one short sentence."
+    assert chunks[-1].lexical_text == "Third page, short too."
+    assert any(c.before or c.after for c in chunks if c.page == 2)
+    plain = Chunker(tokenizer=tokenizer, max_tokens=40, overlap_tokens=0).chunk(doc)
+    assert [(c.char_start, c.char_end) for c in plain] == [
+        (c.char_start, c.char_end) for c in chunks
+    ]  # context never moves a chunk
+    assert all(c.lexical_text == c.text for c in plain)
+    with pytest.raises(ValueError, match="context_tokens"):
+        Chunker(tokenizer=tokenizer, max_tokens=40, overlap_tokens=0, context_tokens=-1)
+
+
 # ---- what is embedded: title and chunk text, within what the model reads ------------------
 
 

@@ -10,7 +10,7 @@ Figures, both backends with the same thread count (what `rag serve` gives its em
 - start: a fresh interpreter's import + load + first encode, and its RSS; for ONNX both the
   first start (exports the model) and a later one (loads the cached file);
 - parity: cosine between the two backends' vectors for every SciFact chunk (`--parity all`,
-  the default; about 12k chunks, so 15-30 min on 2 shared cores the first time, then cached
+  the default; about 20k chunks, so 20-40 min on 2 shared cores the first time, then cached
   under bench/results/cache/) or a fixed sample of 1,000 (`--parity sample`, the same
   sample as tests/integration/test_onnx_parity.py). Target: every cosine >= 0.999.
 Backends alternate query by query and batch by batch, so load from other processes falls

@@ -3,7 +3,7 @@ query latency before and after `EdgeStore.optimize()`, build time, and memory.
 
 Run: `python bench/hnsw_recall.py [--quick]`. Writes bench/results/hnsw_recall.json.
 
-Data. Every SciFact chunk (~11.9k, cut by the project's Chunker) embedded by the ONNX
+Data. Every SciFact chunk (~20k, cut by the project's Chunker) embedded by the ONNX
 backend (cached under bench/results/cache/ by bench/embed_backends.py's `chunk_vectors`).
 The 100k store adds synthetic chunks: each copies a random real chunk's vector plus gaussian
 noise (sigma 0.02 per dimension, re-normalised: cosine ~0.93 to its source, so the space
@@ -11,7 +11,7 @@ keeps SciFact's clusters, only denser), and its text (hence its BM25 vector) is 
 of two random real chunks, half of each, shuffled. Queries: SciFact questions, embedded
 by the same backend; BM25 vectors by the service's encoder.
 
-Measures, per store size (12k = the real chunks only; 100k):
+Measures, per store size (`scifact` = the real chunks only; 100k):
 - recall@10 (dense, limit 10) and recall@300 (limit 300, what hybrid retrieval asks for:
   RAG_RETRIEVAL_CANDIDATES) of HNSW against exact numpy search, for several search ef;
 - p50/p95 of dense (limit 10 and 300), sparse (300) and a hybrid pair (dense 300 + sparse
@@ -369,8 +369,8 @@ def run(*, quick: bool = False) -> dict[str, Any]:
         return embedder.encode([text])[0]
 
     sizes: dict[str, Any] = {}
-    sizes["12k"] = measure_size(
-        label="12k",
+    sizes["scifact"] = measure_size(
+        label="scifact",
         parts=[(vectors, texts)],
         dense_q=dense_q,
         sparse_q=sparse_q,
@@ -435,7 +435,7 @@ def summary_lines(r: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="the 12k store only, 100 queries")
+    parser.add_argument("--quick", action="store_true", help="the real chunks only, 100 queries")
     args = parser.parse_args(argv)
     report = run(quick=args.quick)
     write_result(NAME, report)

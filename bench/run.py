@@ -8,10 +8,11 @@ Run: `python -m bench.run [--quick] [--skip-ingest] [--skip-search] [--skip-cach
 Steps, in order:
 1. ingest_throughput: its own fresh deployment (cold ingest needs an empty Redis).
 2. search_latency, cache_ask, extractive_int8 and load_admission: one fresh deployment with
-   SciFact ingested (~11.9k chunks), shared by all four, so the corpus is embedded once.
+   SciFact ingested (~20k chunks), shared by all four, so the corpus is embedded once.
 3. store_latency, pdf_parsers, embed_backends (ONNX beside torch: one query, batches, start,
-   parity on every SciFact chunk) and hnsw_recall (12k and 100k chunks: recall@10 against
-   exact search, the whole hybrid query's p50, memory): the standalone scripts, as subprocesses.
+   parity on every SciFact chunk) and hnsw_recall (SciFact's ~20k and 100k chunks: recall@10
+   against exact search, the whole hybrid query's p50, memory): the standalone scripts, as
+   subprocesses.
 4. baselines: SciFact train offline through ours, Haystack's in-memory hybrid pipeline and the
    seed's rank-bm25 + numpy retrieval (nDCG@10 and latency per query; needs the `bench` extra;
    about 10 minutes, plus embedding SciFact once if bench/tune_scifact.py has not cached it).

@@ -3,7 +3,7 @@
 Run: `python -m bench.search_latency [--quick]`. Writes bench/results/search_latency.json.
 
 A fresh deployment (Redis, API owning the embedded qdrant-edge store, 2 workers) ingests SciFact's
-corpus.jsonl (5,183 abstracts -> ~11.9k chunks with the default chunking; --quick: the first
+corpus.jsonl (5,183 abstracts -> ~20k chunks with the default chunking; --quick: the first
 600 documents). Queries are SciFact's query texts (distinct), shuffled with a fixed seed and
 split into three disjoint sets, one per mode (hybrid, dense, bm25), so no query is ever sent
 twice; the modes' requests are interleaved so that drift in machine load hits them alike.

@@ -113,6 +113,35 @@ def test_changed_file_replaces_its_chunks_and_duplicates_are_stored_once(api: ht
     assert after["version"] == summary["version"] + 1
 
 
+def test_bm25_finds_a_chunk_by_words_just_outside_it(api: httpx.Client, corpus_root: Path) -> None:
+    """A chunk's BM25 vector reads RAG_CHUNK_LEXICAL_CONTEXT_TOKENS of the page around it, its
+    dense vector the chunk alone: a word a few sentences before or after a chunk finds it too,
+    and a word far away never does."""
+    corpus = unique_corpus("context")
+    folder = corpus_root / corpus
+    sentences = [
+        f"Observation {i} records the tide at station Q{i}x in calm weather." for i in range(60)
+    ]
+    text = " ".join(sentences)
+    _write(folder / "tides.txt", text)
+    job = ingest(api, folder, corpus)
+    assert job["state"] == "succeeded", job
+    assert job["chunks_indexed"] >= 5
+    by_context = 0
+    for i in range(60):
+        term = f"Q{i}x"
+        at = text.index(term)
+        hits = search(api, corpus, term, k=10)
+        assert any(term in h["text"] for h in hits), term  # the chunks that hold it
+        for hit in hits:
+            if term in hit["text"]:
+                continue
+            by_context += 1  # found by its context alone: the term is right next to it
+            gap = hit["char_start"] - at if at < hit["char_start"] else at - hit["char_end"]
+            assert 0 <= gap < 250, (term, hit["char_start"], hit["char_end"])
+    assert by_context >= 10
+
+
 def test_sync_removes_documents_whose_files_are_gone(api: httpx.Client, corpus_root: Path) -> None:
     corpus = unique_corpus("sync")
     folder = corpus_root / corpus

@@ -24,6 +24,7 @@ from tests.support.store_contract import (
     ENCODER,
     PersistentStoreContract,
     StoreContract,
+    bm25_scores,
     chunk,
     unit,
 )
@@ -88,6 +89,32 @@ class TestEdgeStore(StoreContract, PersistentStoreContract):
         store.close()
         assert store.count("papers") == 1
         assert store.search_sparse("papers", ENCODER.encode_query("gene"), limit=1)
+
+    def test_bm25_idf_counts_live_points_after_deletes_reopens_and_rewrites(
+        self, store: EdgeStore
+    ) -> None:
+        """The shard's own statistics count deleted points until it is reopened; the store
+        asks for live ones meanwhile, and an overwrite (same id, same content) needs neither."""
+        store.ensure_corpus("papers", dim=DIM)
+        texts = {f"d{i}": "genes" if i < 4 else "proteins" for i in range(10)}
+        points = {doc: chunk("papers", doc, 0, text=text) for doc, text in texts.items()}
+        store.upsert("papers", list(points.values()))
+
+        def scores_match(live: dict[str, str]) -> None:
+            found = store.search_sparse("papers", ENCODER.encode_query("genes"), limit=20)
+            expected = bm25_scores({p.id: live[d] for d, p in points.items() if d in live}, "genes")
+            assert {h.id: h.score for h in found} == pytest.approx(expected, rel=1e-3)
+
+        scores_match(texts)
+        store.upsert("papers", [points[d] for d in ("d0", "d1", "d5")])  # redelivered
+        scores_match(texts)
+        store.delete_documents("papers", ["d5", "d6", "d7", "d8"])
+        live = {d: t for d, t in texts.items() if d not in {"d5", "d6", "d7", "d8"}}
+        scores_match(live)
+        store.close()  # reopened on next use, its statistics counted afresh
+        scores_match(live)
+        store.optimize("papers")
+        scores_match(live)
 
     def test_a_shard_is_owned_by_one_store_at_a_time(
         self, tmp_path: Path, store: EdgeStore

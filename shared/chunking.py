@@ -172,11 +172,7 @@ class Chunker:
                     end -= 1
                     char_end = tokens.ends[end - 1]
                     n_tokens = self.count_tokens(text[char_start:char_end])
-            context_start, context_end = self._context(start, end, tokens)
-            spans.append(
-                (char_start, char_end, n_tokens, min(context_start, char_start),
-                 max(context_end, char_end))
-            )
+            spans.append((char_start, char_end, n_tokens, *self._context(start, end, tokens)))
             if end >= n:
                 break
             next_start = self._next_start(start, end, tokens, sentence_starts)
@@ -191,8 +187,6 @@ class Chunker:
         """Character span of tokens [start, end) widened by up to `context_tokens` word
         pieces each side, to whole words (a word the limit falls inside is left out)."""
         n = len(tokens)
-        if self.context_tokens == 0:
-            return tokens.starts[start], tokens.ends[end - 1]
         first = max(start - self.context_tokens, 0)
         while first < start and not tokens.word_start[first]:
             first += 1

@@ -5,9 +5,10 @@ Through redis-py's command layer (the `Script` object, the pool's lock, the retr
 call costs ~49 µs of CPU on this machine; sent as EVALSHA on a connection this object keeps,
 ~27 µs: about a tenth of a cached answer each. Connections come from the client's pool
 settings (URL, password, TLS, timeouts), connect when first used, and are dropped on any
-error but a Redis error reply, so a connection is never reused with a reply still in flight. A kept connection that fails to
-reach Redis (it restarted, say) means the others are stale too: they are all dropped and the
-call is tried once more on a new one, as redis-py's own retry would.
+error but a Redis error reply, so a connection is never reused with a reply still in flight.
+A kept connection that fails to reach Redis (it restarted, say) means the others are stale
+too: they are all dropped and the call is tried once more on a new one, as redis-py's own
+retry would.
 """
 
 from __future__ import annotations

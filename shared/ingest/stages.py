@@ -334,9 +334,7 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
                         chunking_signature=signature,
                     ),
                     dense=vector.tolist(),
-                    sparse=res.bm25.encode_document(
-                        _lexical_text(doc.title, chunk.before + chunk.text + chunk.after)
-                    ),
+                    sparse=res.bm25.encode_document(_lexical_text(doc.title, chunk)),
                     payload={
                         "corpus": corpus,
                         "doc_id": doc.doc_id,
@@ -380,9 +378,10 @@ def index(res: Resources, msg: IndexMsg, dispatch: Dispatcher) -> None:
     _staging(res).drop(job_id, msg.file_no)
 
 
-def _lexical_text(title: str, text: str) -> str:
+def _lexical_text(title: str, chunk: StagedChunk) -> str:
     """What BM25 indexes for a chunk: its text with its lexical context (Chunk.lexical_text)
     and the document's title in front."""
+    text = chunk.before + chunk.text + chunk.after
     return f"{title}\n{text}" if title else text
 
 

@@ -30,30 +30,32 @@ class ChunkDocuments:
         """Each of `lists` (searched without payload) with payload {"doc_id": ...}; the store
         is asked once, about the chunks not seen before. A chunk deleted since its search is
         left out, as a search made a moment later would."""
-        labels: dict[str, str | None] = {}
+        known = self._doc
         missing: set[str] = set()
         for hits in lists:
             for hit in hits:
-                doc_id = self._doc.get(hit.id, _UNSEEN)
+                doc_id = known.get(hit.id, _UNSEEN)
                 if doc_id is _UNSEEN:
                     missing.add(hit.id)
                 else:
-                    labels[hit.id] = doc_id  # type: ignore[assignment]
-        if missing:
-            found = store.payloads(corpus, sorted(missing), fields=("doc_id",))
-            learnt = {chunk_id: payload.get("doc_id") for chunk_id, payload in found.items()}
-            labels.update(learnt)
-            with self._lock:
-                if len(self._doc) + len(learnt) > self._max:
-                    self._doc.clear()
-                self._doc.update(learnt)
+                    hit.payload["doc_id"] = doc_id
+        if not missing:  # the usual case once a corpus has been searched a little
+            return [list(hits) for hits in lists]
+        found = store.payloads(corpus, sorted(missing), fields=("doc_id",))
+        learnt = {chunk_id: payload.get("doc_id") for chunk_id, payload in found.items()}
+        with self._lock:
+            if len(self._doc) + len(learnt) > self._max:
+                self._doc.clear()
+            self._doc.update(learnt)
         out = []
         for hits in lists:
             kept = []
             for hit in hits:
-                if hit.id in labels:
-                    hit.payload["doc_id"] = labels[hit.id]
-                    kept.append(hit)
+                if hit.id in missing:
+                    if hit.id not in learnt:
+                        continue
+                    hit.payload["doc_id"] = learnt[hit.id]
+                kept.append(hit)
             out.append(kept)
         return out
 

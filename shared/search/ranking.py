@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from shared.vectors.store import StoredHit
@@ -118,20 +119,26 @@ def convex_fusion(
     hits: dict[str, StoredHit] = {}
     document_of: dict[str, str] = {}  # chunk -> its document
     in_list: dict[str, tuple[list[float], list[float]]] = {}  # document -> values per list
+    # Two lists of 300 per hybrid query: one dict lookup per step where one will do.
     for position, (ranked, weight) in enumerate(zip((dense, sparse), weights, strict=True)):
         if not ranked:
             continue
-        bottom = min(h.score for h in ranked)
-        span = (max(h.score for h in ranked) - bottom) or 1.0  # min-max normalisation
+        list_scores = [h.score for h in ranked]
+        bottom = min(list_scores)
+        span = (max(list_scores) - bottom) or 1.0  # min-max normalisation
         for hit in ranked:
             value = (hit.score - bottom) / span
             chunk_id = hit.id
             scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * value
-            if chunk_id not in hits:
+            document = document_of.get(chunk_id)
+            if document is None:
                 hits[chunk_id] = hit
-                document_of[chunk_id] = _document(hit)
+                document = document_of[chunk_id] = _document(hit)
             if by_document:
-                in_list.setdefault(document_of[chunk_id], ([], []))[position].append(value)
+                values = in_list.get(document)
+                if values is None:
+                    values = in_list[document] = ([], [])
+                values[position].append(value)
     if by_document:
         best_chunk: dict[str, str] = {}  # document -> its chunk with the highest fused score
         for chunk_id, fused in scores.items():
@@ -140,11 +147,12 @@ def convex_fusion(
             if best is None or fused > scores[best]:
                 best_chunk[document] = chunk_id
         for document, chunk_id in best_chunk.items():
-            scores[chunk_id] = sum(
-                w * (_value_of(v, document_value) if v else 0.0)
-                for w, v in zip(weights, in_list[document], strict=True)
-            )
-    return sorted(((hits[i], s) for i, s in scores.items()), key=lambda hs: -hs[1])
+            in_dense, in_sparse = in_list[document]
+            scores[chunk_id] = weights[0] * (
+                _value_of(in_dense, document_value) if in_dense else 0.0
+            ) + weights[1] * (_value_of(in_sparse, document_value) if in_sparse else 0.0)
+    # Best first; ties keep their order of first appearance (sorting is stable).
+    return sorted(((hits[i], s) for i, s in scores.items()), key=itemgetter(1), reverse=True)
 
 
 def _value_of(values: list[float], document_value: Callable[[list[float]], float]) -> float:

@@ -118,7 +118,12 @@ def _selector(fields: Fields) -> Any:
 
 
 def _hits(points: list[qe.ScoredPoint]) -> list[StoredHit]:
-    return [StoredHit(id=str(p.id), score=p.score, payload=dict(p.payload or {})) for p in points]
+    # Hybrid search reads two lists of 300: each attribute read crosses into the binding
+    # (`id` builds a uuid.UUID), so each is read once.
+    return [
+        StoredHit(str(p.id), p.score, dict(payload) if (payload := p.payload) else {})
+        for p in points
+    ]
 
 
 class EdgeStore:

@@ -4,8 +4,9 @@ Run: `python -m bench.ingest_throughput [--quick]`. Writes bench/results/ingest_
 
 In one run:
 1. The 17 good papers are parsed (`shared.parsing.parse_file`) and chunked (`shared.chunking.
-   Chunker`, settings defaults) here, as the pipeline's parse stage does, to get the exact chunk
-   texts the pipeline embeds, and the pipeline's embed batches (per file, `batch_size` chunks).
+   Chunker`, settings defaults) here, as the pipeline's parse stage does, to get the exact texts
+   the pipeline embeds (each chunk under its paper's title, `Chunker.titled`) and the
+   pipeline's embed batches (per file, `batch_size` chunks).
 2. Raw encode of those texts, model loaded and warmed up first, timed from a barrier, with the
    pipeline's batch size (settings.embedding.batch_size) and its total thread count:
    - `raw_2proc_1thread`: 2 processes x 1 thread, each `encode`s half of the chunks (every
@@ -61,7 +62,7 @@ QUICK_PAPERS = 4
 
 
 def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
-    """The pipeline's chunk texts and embed batches for `pdfs` (settings defaults)."""
+    """The texts the pipeline embeds for `pdfs` and its embed batches (settings defaults)."""
     from shared.chunking import Chunker
     from shared.parsing import parse_file
     from shared.settings import Settings
@@ -82,9 +83,11 @@ def chunk_papers(pdfs: list[Path]) -> dict[str, Any]:
         doc = parse_file(
             pdf, max_pages=s.limits.max_pages, max_bytes=int(s.limits.max_file_mb * 1024 * 1024)
         )
-        chunks = chunker.chunk(doc)
-        file_texts = [c.text for c in chunks]
-        tokens += sum(c.n_tokens for c in chunks)
+        # What the parse stage sends to be embedded: each chunk under its document's title.
+        file_texts = [
+            chunker.titled(doc.title, c.text, n_tokens=c.n_tokens) for c in chunker.chunk(doc)
+        ]
+        tokens += sum(chunker.count_tokens(t) for t in file_texts)
         texts.extend(file_texts)
         batches.extend(file_texts[i : i + batch] for i in range(0, len(file_texts), batch))
     return {

@@ -119,7 +119,7 @@ def convex_fusion(
     hits: dict[str, StoredHit] = {}
     document_of: dict[str, str] = {}  # chunk -> its document
     in_list: dict[str, tuple[list[float], list[float]]] = {}  # document -> values per list
-    # Two lists of 300 per hybrid query: one dict lookup per step where one will do.
+    # A hybrid query fuses two lists of 300: each hit reads each dict once.
     for position, (ranked, weight) in enumerate(zip((dense, sparse), weights, strict=True)):
         if not ranked:
             continue
